@@ -1,0 +1,118 @@
+/**
+ * Signatures over Codex's payloads and the `AgentAssertion` header: base64url (unpadded) of a
+ * compact JSON envelope whose keys are in byte order, signed over `{runtime}:{task}:{timestamp}`.
+ */
+import * as Either from "effect/Either"
+import { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from "./base64.js"
+import { type Ed25519Key, sign, verify } from "./ed25519.js"
+import { type CryptoFailure, fail } from "./failure.js"
+import { parseTimestamp } from "./time.js"
+
+/** The scheme word and its separating space. */
+export const AGENT_ASSERTION_PREFIX = "AgentAssertion "
+
+/** What an AgentAssertion asserts. */
+export interface AgentAssertionClaims {
+  readonly agentRuntimeId: string
+  readonly taskId: string
+  readonly timestamp: string
+}
+
+/** A parsed assertion: its claims and the signature it carries. */
+export interface ParsedAgentAssertion extends AgentAssertionClaims {
+  readonly signature: Uint8Array
+}
+
+const utf8 = new TextEncoder()
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** The bytes signed at task registration: `{agent_runtime_id}:{timestamp}`. */
+export const taskRegistrationPayload = (agentRuntimeId: string, timestamp: string): Uint8Array =>
+  utf8.encode(`${agentRuntimeId}:${timestamp}`)
+
+/** The bytes an AgentAssertion signs: `{agent_runtime_id}:{task_id}:{timestamp}`. */
+export const agentAssertionPayload = (claims: AgentAssertionClaims): Uint8Array =>
+  utf8.encode(`${claims.agentRuntimeId}:${claims.taskId}:${claims.timestamp}`)
+
+/** The standard-base64 signature sent in a task registration body. */
+export const signTaskRegistration = (key: Pick<Ed25519Key, "seed">, agentRuntimeId: string, timestamp: string): string =>
+  encodeBase64(sign(key, taskRegistrationPayload(agentRuntimeId, timestamp)))
+
+/** Verifies a task registration signature (standard base64) against a public key. */
+export const verifyTaskRegistration = (
+  publicKey: Uint8Array,
+  agentRuntimeId: string,
+  timestamp: string,
+  signatureBase64: string
+): boolean => {
+  const signature = decodeBase64(signatureBase64)
+  return Either.isRight(signature) && signature.right.length === 64 &&
+    verify(publicKey, taskRegistrationPayload(agentRuntimeId, timestamp), signature.right)
+}
+
+/** The envelope JSON, keys in byte order as Rust's BTreeMap writes them. */
+const envelopeJson = (claims: AgentAssertionClaims, signatureBase64: string): string =>
+  JSON.stringify({
+    agent_runtime_id: claims.agentRuntimeId,
+    signature: signatureBase64,
+    task_id: claims.taskId,
+    timestamp: claims.timestamp
+  })
+
+/** The header value `AgentAssertion <token>` for the given claims, signed with `key`. */
+export const buildAgentAssertion = (key: Pick<Ed25519Key, "seed">, claims: AgentAssertionClaims): string => {
+  const signature = encodeBase64(sign(key, agentAssertionPayload(claims)))
+  return AGENT_ASSERTION_PREFIX + encodeBase64Url(utf8.encode(envelopeJson(claims, signature)))
+}
+
+const ENVELOPE_KEYS = ["agent_runtime_id", "signature", "task_id", "timestamp"] as const
+
+/**
+ * Parses a header value strictly: the exact scheme, canonical unpadded base64url, compact JSON with
+ * exactly the four keys in byte order, all strings, a 64-byte canonical signature and a whole-second
+ * timestamp. The signature is not checked here; see `verifyAgentAssertion`.
+ */
+export const parseAgentAssertion = (header: string): Either.Either<ParsedAgentAssertion, CryptoFailure> => {
+  const bad = (reason: string) => fail("InvalidAssertion", `invalid AgentAssertion: ${reason}`)
+  if (!header.startsWith(AGENT_ASSERTION_PREFIX)) return bad("scheme is not AgentAssertion")
+  const bytes = decodeBase64Url(header.slice(AGENT_ASSERTION_PREFIX.length))
+  if (Either.isLeft(bytes)) return bad("token is not canonical unpadded base64url")
+  let text: string
+  let envelope: unknown
+  try {
+    text = strictUtf8.decode(bytes.right)
+    envelope = JSON.parse(text)
+  } catch {
+    return bad("envelope is not UTF-8 JSON")
+  }
+  if (typeof envelope !== "object" || envelope === null || Array.isArray(envelope)) return bad("envelope is not an object")
+  const record = envelope as Record<string, unknown>
+  const keys = Object.keys(record)
+  if (keys.length !== ENVELOPE_KEYS.length || !ENVELOPE_KEYS.every((k) => keys.includes(k))) {
+    return bad("envelope keys must be exactly agent_runtime_id, signature, task_id, timestamp")
+  }
+  const { agent_runtime_id, signature, task_id, timestamp } = record
+  if (
+    typeof agent_runtime_id !== "string" || typeof signature !== "string" ||
+    typeof task_id !== "string" || typeof timestamp !== "string"
+  ) return bad("envelope values must be strings")
+  const claims: AgentAssertionClaims = { agentRuntimeId: agent_runtime_id, taskId: task_id, timestamp }
+  // Re-serialising catches unsorted or duplicate keys, whitespace and non-canonical escapes.
+  if (envelopeJson(claims, signature) !== text) return bad("envelope is not compact JSON with sorted keys")
+  const signatureBytes = decodeBase64(signature)
+  if (Either.isLeft(signatureBytes) || signatureBytes.right.length !== 64) {
+    return bad("signature is not 64 bytes of canonical base64")
+  }
+  if (Either.isLeft(parseTimestamp(timestamp))) return bad("timestamp is not RFC 3339 whole seconds with Z")
+  return Either.right({ ...claims, signature: signatureBytes.right })
+}
+
+/** Parses and verifies a header value against the agent's public key. */
+export const verifyAgentAssertion = (
+  header: string,
+  publicKey: Uint8Array
+): Either.Either<ParsedAgentAssertion, CryptoFailure> =>
+  Either.flatMap(parseAgentAssertion(header), (parsed) =>
+    verify(publicKey, agentAssertionPayload(parsed), parsed.signature)
+      ? Either.right(parsed)
+      : fail("InvalidSignature", "invalid AgentAssertion: signature does not verify"))

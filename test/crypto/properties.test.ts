@@ -1,0 +1,100 @@
+/** fast-check properties: round trips, and one flipped bit is always rejected. */
+import { describe, expect, it } from "@effect/vitest"
+import * as Either from "effect/Either"
+import * as fc from "fast-check"
+import * as C from "../../src/crypto/index.js"
+
+const seedArb = fc.uint8Array({ minLength: 32, maxLength: 32 })
+const idArb = fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 })
+const timestampArb = fc
+  .integer({ min: 0, max: Date.UTC(9999, 11, 31, 23, 59, 59) })
+  .map((millis) => C.formatTimestamp(millis))
+
+const flipBit = (bytes: Uint8Array, bit: number): Uint8Array => {
+  const out = Uint8Array.from(bytes)
+  out[bit >> 3]! ^= 1 << (bit & 7)
+  return out
+}
+
+describe("properties", () => {
+  it("base64 and base64url round-trip and reject any other spelling", () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => {
+      const b64 = C.encodeBase64(bytes)
+      const url = C.encodeBase64Url(bytes)
+      expect(Buffer.from(Either.getOrThrow(C.decodeBase64(b64)))).toEqual(Buffer.from(bytes))
+      expect(Buffer.from(Either.getOrThrow(C.decodeBase64Url(url)))).toEqual(Buffer.from(bytes))
+      if (bytes.length % 3 !== 0) {
+        expect(Either.isLeft(C.decodeBase64(b64.replace(/=+$/, "")))).toBe(true)
+        expect(Either.isLeft(C.decodeBase64Url(url + "="))).toBe(true)
+      }
+    }))
+  })
+
+  it("PKCS#8 v1 and v2 round-trip to the same key", () => {
+    fc.assert(fc.property(seedArb, (seed) => {
+      const key = C.keyFromSeed(seed)
+      const v2 = Either.getOrThrow(C.decodePrivateKeyBase64(C.encodePrivateKeyBase64(key)))
+      const v1 = Either.getOrThrow(C.decodePkcs8(C.encodePkcs8V1(key)))
+      expect(Buffer.from(v2.seed)).toEqual(Buffer.from(seed))
+      expect(Buffer.from(v1.publicKey)).toEqual(Buffer.from(key.publicKey))
+      expect([v1.version, v2.version]).toEqual([1, 2])
+    }))
+  })
+
+  it("SSH public keys round-trip", () => {
+    fc.assert(fc.property(seedArb, (seed) => {
+      const key = C.keyFromSeed(seed)
+      const parsed = Either.getOrThrow(C.parseSshPublicKey(C.encodeSshPublicKey(key.publicKey)))
+      expect(Buffer.from(parsed)).toEqual(Buffer.from(key.publicKey))
+    }))
+  })
+
+  it("assertions round-trip through the strict parser and verify", () => {
+    fc.assert(fc.property(seedArb, idArb, idArb, timestampArb, (seed, agentRuntimeId, taskId, timestamp) => {
+      const key = C.keyFromSeed(seed)
+      const header = C.buildAgentAssertion(key, { agentRuntimeId, taskId, timestamp })
+      const parsed = Either.getOrThrow(C.verifyAgentAssertion(header, key.publicKey))
+      expect({ ...parsed, signature: undefined }).toEqual({ agentRuntimeId, taskId, timestamp, signature: undefined })
+    }), { numRuns: 200 })
+  })
+
+  it("flipping any one bit of an assertion token is rejected", () => {
+    fc.assert(fc.property(seedArb, fc.nat(), (seed, bitSeed) => {
+      const key = C.keyFromSeed(seed)
+      const header = C.buildAgentAssertion(key, { agentRuntimeId: "agent-123", taskId: "task-123", timestamp: "2026-04-20T20:08:39Z" })
+      const token = Either.getOrThrow(C.decodeBase64Url(header.slice(C.AGENT_ASSERTION_PREFIX.length)))
+      const tampered = C.AGENT_ASSERTION_PREFIX + C.encodeBase64Url(flipBit(token, bitSeed % (token.length * 8)))
+      expect(Either.isLeft(C.verifyAgentAssertion(tampered, key.publicKey))).toBe(true)
+    }), { numRuns: 300 })
+  })
+
+  it("flipping any one bit of a sealed box is rejected", () => {
+    fc.assert(fc.property(seedArb, fc.string({ minLength: 1, maxLength: 40 }), fc.nat(), (seed, taskId, bitSeed) => {
+      const key = C.keyFromSeed(seed)
+      const box = Either.getOrThrow(C.decodeBase64(C.sealTaskId(taskId, key.publicKey)))
+      const tampered = flipBit(box, bitSeed % (box.length * 8))
+      const result = C.openSealedTaskId(C.encodeBase64(tampered), key)
+      expect(Either.isLeft(result) && result.left.kind === "Decrypt").toBe(true)
+    }), { numRuns: 300 })
+  })
+
+  it("timestamps are whole seconds, truncated, and parse back", () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: Date.UTC(9999, 0, 1) }), (millis) => {
+      const text = C.formatTimestamp(millis)
+      expect(text).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/)
+      expect(Either.getOrThrow(C.parseTimestamp(text))).toBe(Math.floor(millis / 1000))
+    }))
+    expect(Either.isLeft(C.parseTimestamp("2026-02-30T00:00:00Z"))).toBe(true)
+    expect(Either.isLeft(C.parseTimestamp("2026-04-20T20:08:39.5Z"))).toBe(true)
+    expect(Either.isLeft(C.parseTimestamp("2026-04-20T20:08:39+00:00"))).toBe(true)
+  })
+
+  it("request ids have Codex's shape", () => {
+    expect(C.requestIdFromBytes(new Uint8Array(16).fill(0xab))).toBe("codex-agent-identity-q6urq6urq6urq6urq6urqw")
+    fc.assert(fc.property(fc.constant(null), () => {
+      const id = C.newRequestId()
+      expect(id.length).toBe(43)
+      expect(C.isRequestId(id)).toBe(true)
+    }), { numRuns: 50 })
+  })
+})
