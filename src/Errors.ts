@@ -1,0 +1,201 @@
+/**
+ * Every failure that crosses the public boundary: `Schema.TaggedError` classes with structured
+ * fields and a message built from them. No field or message ever holds a private key, access token
+ * or biscuit; response bodies are scrubbed of the request's secrets and cut to 512 characters.
+ */
+import * as Schema from "effect/Schema"
+
+/** Which backend call an HTTP failure belongs to. */
+export const HttpOperation = Schema.Literal("biscuit", "register", "task", "jwks", "request")
+export type HttpOperation = typeof HttpOperation.Type
+
+/** A stored or supplied private key that cannot be used (bad base64, bad or mismatched PKCS#8). */
+export class InvalidKeyError extends Schema.TaggedError<InvalidKeyError>()("InvalidKeyError", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return this.reason
+  }
+}
+
+/** The stored identity or task belongs to another workspace, user or runtime than the current one. */
+export class BindingMismatchError extends Schema.TaggedError<BindingMismatchError>()("BindingMismatchError", {
+  field: Schema.Literal("workspace", "user", "runtime"),
+  expected: Schema.NullOr(Schema.String),
+  actual: Schema.NullOr(Schema.String)
+}) {
+  override get message() {
+    return this.field === "runtime"
+      ? `agent task runtime ${this.actual} does not match stored agent identity ${this.expected}`
+      : `stored agent identity ${this.field} ${JSON.stringify(this.actual)} does not match current ${this.field} ${JSON.stringify(this.expected)}`
+  }
+}
+
+/** The backend answered with a status that is not success. */
+export class HttpStatusError extends Schema.TaggedError<HttpStatusError>()("HttpStatusError", {
+  operation: HttpOperation,
+  status: Schema.Number,
+  method: Schema.String,
+  url: Schema.String,
+  body: Schema.String,
+  /** From `Retry-After` (seconds or an HTTP date), when the server sent one. */
+  retryAfterMillis: Schema.optional(Schema.Number)
+}) {
+  override get message() {
+    return `${this.operation} request failed with status ${this.status} from ${this.method} ${this.url}: ${this.body}`
+  }
+}
+
+/** The request could not be sent or its answer could not be read (connection refused, reset, …). */
+export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
+  operation: HttpOperation,
+  method: Schema.String,
+  url: Schema.String,
+  reason: Schema.String,
+  /** False when the connection itself failed, so the server cannot have seen the request. */
+  requestSent: Schema.Boolean
+}) {
+  override get message() {
+    return `failed to send ${this.operation} request to ${this.method} ${this.url}: ${this.reason}`
+  }
+}
+
+/** The request did not complete within its timeout. */
+export class TimeoutError extends Schema.TaggedError<TimeoutError>()("TimeoutError", {
+  operation: HttpOperation,
+  method: Schema.String,
+  url: Schema.String,
+  timeoutMillis: Schema.Number
+}) {
+  override get message() {
+    return `${this.operation} request to ${this.method} ${this.url} timed out after ${this.timeoutMillis} ms`
+  }
+}
+
+/** A success answer whose body or headers are not what the protocol says. */
+export class ResponseDecodeError extends Schema.TaggedError<ResponseDecodeError>()("ResponseDecodeError", {
+  operation: HttpOperation,
+  url: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `failed to parse ${this.operation} response from ${this.url}: ${this.reason}`
+  }
+}
+
+/** The sealed task id could not be opened (bad base64, tampered, wrong key, not UTF-8). */
+export class DecryptError extends Schema.TaggedError<DecryptError>()("DecryptError", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return this.reason
+  }
+}
+
+/** Why there is no usable ChatGPT login. */
+export const LoginUnavailableReason = Schema.Literal(
+  "NoLogin",
+  "ApiKey",
+  "MissingToken",
+  "MissingAccount",
+  "Expired"
+)
+export type LoginUnavailableReason = typeof LoginUnavailableReason.Type
+
+const loginMessages: Record<LoginUnavailableReason, string> = {
+  NoLogin: "no ChatGPT login found in auth.json; run `codex login` first",
+  ApiKey: "auth.json holds an API-key login; agent identity needs a ChatGPT login (`codex login`)",
+  MissingToken: "the ChatGPT login in auth.json has no access token; run `codex login` again",
+  MissingAccount: "the ChatGPT login in auth.json has no account id; run `codex login` again",
+  Expired: "the ChatGPT access token was rejected (expired or revoked); log in again with `codex login`"
+}
+
+/** No ChatGPT login can be used: none, an API-key login, a missing token or account, or an expired token. */
+export class LoginUnavailableError extends Schema.TaggedError<LoginUnavailableError>()("LoginUnavailableError", {
+  reason: LoginUnavailableReason
+}) {
+  override get message() {
+    return loginMessages[this.reason]
+  }
+}
+
+/** auth.json could not be read, parsed, locked or written. */
+export class KeyStoreError extends Schema.TaggedError<KeyStoreError>()("KeyStoreError", {
+  reason: Schema.Literal("Io", "Unparseable", "Lock"),
+  path: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.path}: ${this.detail}`
+  }
+}
+
+/** auth.json holds an agent identity in a form we do not write (a later Codex's JWT form); we never overwrite it silently. */
+export class ForeignIdentityFormatError extends Schema.TaggedError<ForeignIdentityFormatError>()(
+  "ForeignIdentityFormatError",
+  { form: Schema.String }
+) {
+  override get message() {
+    return `auth.json holds an agent identity in another format (${this.form}); run \`agent-identity forget\` to replace it`
+  }
+}
+
+/** A runtime id from the server that is unsafe to put in a URL path. */
+export class RuntimeIdError extends Schema.TaggedError<RuntimeIdError>()("RuntimeIdError", {
+  reason: Schema.String,
+  runtimeId: Schema.String
+}) {
+  override get message() {
+    return `unsafe agent runtime id ${this.runtimeId}: ${this.reason}`
+  }
+}
+
+/** Agent identity is switched off in the settings. */
+export class AgentIdentityDisabledError extends Schema.TaggedError<AgentIdentityDisabledError>()(
+  "AgentIdentityDisabledError",
+  {}
+) {
+  override get message() {
+    return "agent identity is disabled (mode: disabled)"
+  }
+}
+
+/** An AgentAssertion (or a task registration signature) that a verifier rejects. */
+export class AssertionRejectedError extends Schema.TaggedError<AssertionRejectedError>()("AssertionRejectedError", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return this.reason
+  }
+}
+
+/** Every error the library's services can fail with. */
+export type AuthError =
+  | InvalidKeyError
+  | BindingMismatchError
+  | HttpStatusError
+  | TransportError
+  | TimeoutError
+  | ResponseDecodeError
+  | DecryptError
+  | LoginUnavailableError
+  | KeyStoreError
+  | ForeignIdentityFormatError
+  | RuntimeIdError
+  | AgentIdentityDisabledError
+
+/** The schema of the union, for encoding errors (e.g. `--json` output). */
+export const AuthError = Schema.Union(
+  InvalidKeyError,
+  BindingMismatchError,
+  HttpStatusError,
+  TransportError,
+  TimeoutError,
+  ResponseDecodeError,
+  DecryptError,
+  LoginUnavailableError,
+  KeyStoreError,
+  ForeignIdentityFormatError,
+  RuntimeIdError,
+  AgentIdentityDisabledError
+)

@@ -1,0 +1,226 @@
+/**
+ * The one HTTP pipeline of the library: send a request with a timeout, read at most 64 KiB of the
+ * answer, and map every platform failure once, here, to a tagged error whose text holds no secret.
+ * `retrying` applies the retry decision (protocol Decisions: 3 attempts, 429/503 and connection
+ * failures, `Retry-After` honoured up to a cap, no blind retry of a POST that may have been seen).
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Headers from "@effect/platform/Headers"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Random from "effect/Random"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import type { Settings } from "../Config.js"
+import {
+  HttpStatusError,
+  type HttpOperation,
+  ResponseDecodeError,
+  TimeoutError,
+  TransportError
+} from "../Errors.js"
+
+/** The most of a response body that is ever read. */
+export const MAX_BODY_BYTES = 64 * 1024
+/** The most of a response body quoted in an error. */
+export const MAX_QUOTED_CHARACTERS = 512
+
+/** What `send` returns for a 2xx answer. */
+export interface Reply {
+  readonly status: number
+  readonly headers: Headers.Headers
+  readonly body: string
+}
+
+/** One backend call. */
+export interface Call {
+  readonly operation: HttpOperation
+  readonly request: HttpClientRequest.HttpClientRequest
+  readonly timeout: Duration.Duration
+  /** Values the request carries that must never be quoted back (a server may echo them). */
+  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+}
+
+/** Errors of one call. */
+export type CallError = HttpStatusError | TransportError | TimeoutError | ResponseDecodeError
+
+/** Replaces every occurrence of a secret by `<redacted>`. */
+export const scrub = (text: string, secrets: ReadonlyArray<Redacted.Redacted<string>>): string => {
+  let out = text
+  for (const secret of secrets) {
+    const value = Redacted.value(secret)
+    if (value.length >= 4) out = out.split(value).join("<redacted>")
+  }
+  return out
+}
+
+/** Cut to 512 characters (code points), marked with `...` when cut. */
+export const quoteBody = (text: string): string => {
+  const chars = Array.from(text)
+  return chars.length > MAX_QUOTED_CHARACTERS ? chars.slice(0, MAX_QUOTED_CHARACTERS).join("") + "..." : text
+}
+
+/** `Retry-After` as milliseconds: delta-seconds or an HTTP date. */
+export const parseRetryAfter = (value: string | undefined, nowMillis: number): number | undefined => {
+  if (value === undefined) return undefined
+  const trimmed = value.trim()
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000
+  const date = Date.parse(trimmed)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMillis)
+}
+
+const CONNECT_FAILURES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"])
+
+/** Walks an error's `cause` chain for a Node error code. */
+const errorCode = (error: unknown): string | undefined => {
+  for (let current = error, depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === "string") return code
+    current = (current as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+const safeUrl = (request: HttpClientRequest.HttpClientRequest): string => {
+  try {
+    const url = new URL(request.url)
+    url.username = ""
+    url.password = ""
+    url.search = ""
+    url.hash = ""
+    return url.toString()
+  } catch {
+    return "(invalid url)"
+  }
+}
+
+/** Reads a body as UTF-8 text, failing once it passes `MAX_BODY_BYTES`. */
+const readCapped = <E>(stream: Stream.Stream<Uint8Array, E>) =>
+  stream.pipe(
+    Stream.mapAccum(0, (total, chunk) => [total + chunk.length, { total: total + chunk.length, chunk }] as const),
+    Stream.takeUntil(({ total }) => total > MAX_BODY_BYTES),
+    Stream.runCollect,
+    Effect.map((chunks) => {
+      const parts = Chunk.toReadonlyArray(chunks)
+      const total = parts.length === 0 ? 0 : parts[parts.length - 1]!.total
+      const bytes = Buffer.concat(parts.map((p) => p.chunk))
+      return { tooLarge: total > MAX_BODY_BYTES, text: bytes.subarray(0, MAX_BODY_BYTES).toString("utf8") }
+    })
+  )
+
+/** Sends one request; a 2xx answer comes back with its body, anything else as a tagged error. */
+export const send = (client: HttpClient.HttpClient, call: Call): Effect.Effect<Reply, CallError> => {
+  const { operation, request } = call
+  const url = safeUrl(request)
+  const method = request.method
+  return Effect.gen(function*() {
+    const response = yield* client.execute(request)
+    const body = yield* readCapped(response.stream)
+    if (response.status < 200 || response.status > 299) {
+      const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+      const retryAfterMillis = parseRetryAfter(response.headers["retry-after"], now)
+      return yield* new HttpStatusError({
+        operation,
+        status: response.status,
+        method,
+        url,
+        body: quoteBody(scrub(body.text, call.secrets)),
+        ...(retryAfterMillis === undefined ? {} : { retryAfterMillis })
+      })
+    }
+    if (body.tooLarge) {
+      return yield* new ResponseDecodeError({ operation, url, reason: `response body exceeds ${MAX_BODY_BYTES} bytes` })
+    }
+    return { status: response.status, headers: response.headers, body: body.text }
+  }).pipe(
+    Effect.scoped,
+    Effect.catchTags({
+      RequestError: (error) =>
+        Effect.fail(
+          new TransportError({
+            operation,
+            method,
+            url,
+            reason: error.reason === "Transport" ? (errorCode(error.cause) ?? "connection failed") : error.reason,
+            requestSent: !CONNECT_FAILURES.has(errorCode(error.cause) ?? "")
+          })
+        ),
+      ResponseError: (error) =>
+        Effect.fail(new TransportError({ operation, method, url, reason: `reading the response failed (${error.reason})`, requestSent: true }))
+    }),
+    Effect.timeoutFail({
+      duration: call.timeout,
+      onTimeout: () => new TimeoutError({ operation, method, url, timeoutMillis: Duration.toMillis(call.timeout) })
+    }),
+    Effect.withSpan(`AgentIdentity.${operation}`, { attributes: { "http.method": method, "url.full": url } }),
+    Effect.locallyWith(Headers.currentRedactedNames, (names) => [...names, "x-openai-authorization"])
+  )
+}
+
+/** Whether an error may be retried, and after how long at the least. */
+const retryDecision = (
+  error: unknown,
+  idempotent: boolean
+): Option.Option<Option.Option<number>> => {
+  if (error instanceof HttpStatusError) {
+    return error.status === 429 || error.status === 503
+      ? Option.some(Option.fromNullable(error.retryAfterMillis))
+      : Option.none()
+  }
+  if (error instanceof TransportError) return !error.requestSent || idempotent ? Option.some(Option.none()) : Option.none()
+  if (error instanceof TimeoutError) return idempotent ? Option.some(Option.none()) : Option.none()
+  return Option.none()
+}
+
+/**
+ * Runs `attempt` up to `maxAttempts` times. Retried: 429 and 503 (after `Retry-After`, capped),
+ * connection failures, and — only when `idempotent` — timeouts and failures after the request was sent.
+ * Delays are exponential with full jitter, capped at `maxDelay`.
+ */
+export const retrying = (settings: Settings["retry"], options: { readonly idempotent: boolean }) =>
+<A, E, R>(attempt: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  const capMillis = Duration.toMillis(settings.maxDelay)
+  const baseMillis = Duration.toMillis(settings.baseDelay)
+  const loop = (n: number): Effect.Effect<A, E, R> =>
+    Effect.catchAll(attempt, (error) => {
+      const decision = retryDecision(error, options.idempotent)
+      if (Option.isNone(decision) || n + 1 >= settings.maxAttempts) return Effect.fail(error)
+      return Effect.gen(function*() {
+        const backoff = Math.min(capMillis, baseMillis * 2 ** n)
+        const jittered = Math.round((yield* Random.next) * backoff)
+        const delay = Math.min(capMillis, Math.max(jittered, Option.getOrElse(decision.value, () => 0)))
+        yield* Effect.logDebug(`retrying after ${delay} ms`)
+        yield* Effect.sleep(Duration.millis(delay))
+        return yield* loop(n + 1)
+      })
+    })
+  return loop(0)
+}
+
+
+/** Decodes a reply's JSON body with a schema; failures name the fields, never their values. */
+export const decodeJsonBody = <A, I>(schema: Schema.Schema<A, I>, operation: HttpOperation, url: string) =>
+(reply: Reply): Effect.Effect<A, ResponseDecodeError> => {
+  let json: unknown
+  try {
+    json = JSON.parse(reply.body)
+  } catch {
+    return Effect.fail(new ResponseDecodeError({ operation, url, reason: "the body is not JSON" }))
+  }
+  return Schema.decodeUnknown(schema)(json).pipe(
+    Effect.mapError((error) =>
+      new ResponseDecodeError({
+        operation,
+        url,
+        reason: ParseResult.ArrayFormatter.formatErrorSync(error)
+          .map((issue) => `${issue.path.join(".") || "body"} is missing or has the wrong type`)
+          .join("; ")
+      })
+    )
+  )
+}

@@ -1,0 +1,34 @@
+/** Test helpers: the reference backend on 127.0.0.1 and an AuthManager wired to it over real HTTP. */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { start, type StartOptions } from "../../src/backend/server.js"
+import * as Config from "../../src/Config.js"
+import type { AuthDocument } from "../../src/Domain/AuthDocument.js"
+import * as KeyStore from "../../src/KeyStore.js"
+import * as Layers from "../../src/Layers.js"
+
+/** Starts the backend (scoped) and issues a login for account-123 / user-123 unless told otherwise. */
+export const startBackend = (options: StartOptions & { readonly accountId?: string; readonly userId?: string } = {}) =>
+  Effect.gen(function*() {
+    const { baseUrl, backend } = yield* start(options)
+    const document = yield* backend.issueLogin({ accountId: options.accountId ?? "account-123", userId: options.userId ?? "user-123" })
+    return { baseUrl, backend, document }
+  })
+
+/** An AuthManager over real HTTP to `baseUrl`, with a memory KeyStore holding `document` (or a given KeyStore layer). */
+export const liveAuthLayer = (options: {
+  readonly baseUrl: string
+  readonly document?: AuthDocument
+  readonly keyStore?: Layer.Layer<KeyStore.KeyStore>
+  readonly settings?: Config.Options
+}) =>
+  Layers.authManager.pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        options.keyStore ?? KeyStore.layerMemory(options.document),
+        Config.layer({ baseUrl: options.baseUrl, trustedHosts: ["127.0.0.1"], ...options.settings }),
+        NodeHttpClient.layer
+      )
+    )
+  )
