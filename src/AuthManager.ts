@@ -127,6 +127,16 @@ export const bindingOf = (
 const userMatches = (binding: Binding, record: AgentIdentityRecord): boolean =>
   Option.match(binding.userId, { onNone: () => true, onSome: (u) => record.chatgpt_user_id === u })
 
+/** The auth.json record of an identity. */
+const recordOf = (identity: AgentIdentity): AgentIdentityRecord => ({
+  workspace_id: identity.workspaceId,
+  ...Option.match(identity.userId, { onNone: () => ({}), onSome: (u) => ({ chatgpt_user_id: u }) }),
+  agent_runtime_id: identity.agentRuntimeId,
+  agent_private_key: identity.key.privateKey,
+  registered_at: identity.registeredAt,
+  ...Option.match(identity.backgroundTaskId, { onNone: () => ({}), onSome: (t) => ({ background_task_id: t }) })
+})
+
 /** What the stored slot means for a binding (D.3). */
 type Classified =
   | { readonly _tag: "Missing" }
@@ -178,31 +188,26 @@ export const make = Effect.gen(function*() {
     )
   }
 
-  /** Register (or reuse) the identity; the caller holds `store.exclusive`. */
+  /**
+   * Register (or reuse) the identity; the caller holds `store.exclusive`. Returns the access token of
+   * the same reading of auth.json, so a following task registration uses one auth snapshot (seed test 17).
+   */
   const ensureIdentityLocked = Effect.gen(function*() {
     const state = yield* store.read
     const binding = yield* resolve(state)
+    const accessToken = yield* accessTokenOf(state)
     const found = yield* classify(state, binding)
     if (found._tag === "Usable") {
       yield* Effect.logDebug("reusing stored agent identity")
-      return { ...found.identity, reused: true }
+      return { identity: { ...found.identity, reused: true }, accessToken }
     }
     if (found._tag === "Stale") {
       yield* Effect.logWarning(`${found.why}; deleting cached value`)
       yield* store.removeIdentity
     }
-    const accessToken = yield* accessTokenOf(state)
     const key = yield* signer.generate
     const agentRuntimeId = yield* agents.register({ accessToken, publicKeySsh: key.publicKeySsh })
     const registeredAt = formatTimestamp(yield* Effect.clockWith((c) => c.currentTimeMillis))
-    yield* store.saveIdentity({
-      workspace_id: binding.accountId,
-      ...Option.match(binding.userId, { onNone: () => ({}), onSome: (u) => ({ chatgpt_user_id: u }) }),
-      agent_runtime_id: agentRuntimeId,
-      agent_private_key: key.privateKey,
-      registered_at: registeredAt
-    })
-    yield* Effect.logInfo(`registered agent identity ${agentRuntimeId}`)
     const identity: AgentIdentity = {
       agentRuntimeId,
       workspaceId: binding.accountId,
@@ -212,7 +217,9 @@ export const make = Effect.gen(function*() {
       key,
       publicKeySsh: key.publicKeySsh
     }
-    return { ...identity, reused: false }
+    yield* store.saveIdentity(recordOf(identity))
+    yield* Effect.logInfo(`registered agent identity ${agentRuntimeId}`)
+    return { identity: { ...identity, reused: false }, accessToken }
   })
 
   /** The stored usable identity, read without the lock; None when a registration is needed. */
@@ -227,7 +234,7 @@ export const make = Effect.gen(function*() {
     yield* requireEnabled
     const fast = yield* usableWithoutLock
     if (Option.isSome(fast)) return { ...fast.value, reused: true }
-    return yield* store.exclusive(ensureIdentityLocked)
+    return (yield* store.exclusive(ensureIdentityLocked)).identity
   }).pipe(Effect.withSpan("AuthManager.ensureIdentity"))
 
   /** At most two registrations: a second one only when the identity changed under the first (D.6.4). */
@@ -235,26 +242,17 @@ export const make = Effect.gen(function*() {
     let lastRuntime: string | undefined
     let lastStored: string | null = null
     for (let attempt = 0; attempt < 2; attempt++) {
-      const identity = yield* ensureIdentityLocked
+      const { accessToken, identity } = yield* ensureIdentityLocked
       if (Option.isSome(identity.backgroundTaskId)) {
         return { agentRuntimeId: identity.agentRuntimeId, taskId: identity.backgroundTaskId.value, reused: true }
       }
-      const state = yield* store.read
-      const accessToken = yield* accessTokenOf(state)
       const taskId = yield* tasks.register({ accessToken, identity })
       // Persist only if the stored identity is still the one the task was registered for.
       const after = yield* store.read
       const binding = yield* resolve(after)
       const current = yield* classify(after, binding)
       if (current._tag === "Usable" && current.identity.agentRuntimeId === identity.agentRuntimeId) {
-        yield* store.saveIdentity({
-          workspace_id: current.identity.workspaceId,
-          ...Option.match(current.identity.userId, { onNone: () => ({}), onSome: (u) => ({ chatgpt_user_id: u }) }),
-          agent_runtime_id: current.identity.agentRuntimeId,
-          agent_private_key: current.identity.key.privateKey,
-          registered_at: current.identity.registeredAt,
-          background_task_id: taskId
-        })
+        yield* store.saveIdentity(recordOf({ ...current.identity, backgroundTaskId: Option.some(taskId) }))
         yield* Effect.logInfo(`registered agent task for ${identity.agentRuntimeId}`)
         return { agentRuntimeId: identity.agentRuntimeId, taskId, reused: false }
       }

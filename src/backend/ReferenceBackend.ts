@@ -38,8 +38,12 @@ export interface Options {
   /** Ids for new agents and tasks (default random). */
   readonly nextRuntimeId?: () => string
   readonly nextTaskId?: () => string
-  /** Answer the n-th call (from 0) of an endpoint with this response instead. */
-  readonly fault?: (endpoint: Endpoint, n: number) => Option.Option<HttpServerResponse.HttpServerResponse>
+  /** Answer the n-th call (from 0) of an endpoint with this response instead (it may be delayed or echo the request). */
+  readonly fault?: (
+    endpoint: Endpoint,
+    n: number,
+    request: HttpServerRequest.HttpServerRequest
+  ) => Option.Option<Effect.Effect<HttpServerResponse.HttpServerResponse>>
 }
 
 interface Login {
@@ -57,10 +61,23 @@ interface Agent {
   readonly login: Login
 }
 
+/** A request as the backend received it (tests only: it holds the request's credentials). */
+export interface RecordedRequest {
+  readonly endpoint: Endpoint
+  readonly method: string
+  readonly url: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string
+}
+
 /** The backend's state and recorders, for tests. */
 export interface Service {
   /** Issues a throwaway ChatGPT login as a Codex auth.json document. */
-  readonly issueLogin: (options?: { readonly accountId?: string; readonly userId?: string }) => Effect.Effect<AuthDocument>
+  readonly issueLogin: (
+    options?: { readonly accountId?: string; readonly userId?: string; readonly accessToken?: string }
+  ) => Effect.Effect<AuthDocument>
+  /** Every request received so far. */
+  readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
   /** Calls per endpoint so far (faulted ones included). */
   readonly calls: Effect.Effect<Readonly<Record<Endpoint, number>>>
   /** Requests that were refused, with why (for tests). */
@@ -88,6 +105,7 @@ export const make = (options: Options = {}) =>
     const tasks = new Map<string, string>()
     const counts: Record<Endpoint, number> = { biscuit: 0, register: 0, task: 0, whoami: 0 }
     const rejections: Array<{ endpoint: Endpoint; status: number; reason: string }> = []
+    const requests: Array<RecordedRequest> = []
 
     const directory: AssertionVerifier.AgentDirectory = {
       publicKey: (id) => Effect.sync(() => Option.fromNullable(agents.get(id)?.publicKey)),
@@ -108,10 +126,13 @@ export const make = (options: Options = {}) =>
       name: Endpoint,
       handler: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
     ) =>
-      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
         const n = counts[name]++
-        const fault = options.fault?.(name, n) ?? Option.none()
-        return Option.isSome(fault) ? Effect.succeed(fault.value) : handler(request)
+        const body = request.method === "POST" ? yield* Effect.orElseSucceed(request.text, () => "") : ""
+        requests.push({ endpoint: name, method: request.method, url: request.originalUrl, headers: { ...request.headers }, body })
+        const fault = options.fault?.(name, n, request) ?? Option.none()
+        return yield* Option.isSome(fault) ? fault.value : handler(request)
       })
 
     /** The biscuit check of a POST: present, unused, for this method and this exact URL. */
@@ -202,7 +223,7 @@ export const make = (options: Options = {}) =>
       Effect.sync(() => {
         const accountId = login.accountId ?? randomId("account-")
         const userId = login.userId ?? randomId("user-")
-        const accessToken = randomId("at_") + encodeBase64Url(randomBytes(12))
+        const accessToken = login.accessToken ?? randomId("at_") + encodeBase64Url(randomBytes(12))
         logins.set(accessToken, { accountId, userId })
         return chatgptAuthDocument({ accountId, userId, accessToken, refreshToken: randomId("rt_"), lastRefresh: new Date().toISOString() })
       })
@@ -227,6 +248,7 @@ export const make = (options: Options = {}) =>
       issueLogin,
       calls: Effect.sync(() => ({ ...counts })),
       rejections: Effect.sync(() => [...rejections]),
+      requests: Effect.sync(() => [...requests]),
       agentCount: Effect.sync(() => agents.size),
       taskCount: Effect.sync(() => tasks.size)
     }

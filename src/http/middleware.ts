@@ -10,12 +10,32 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { AuthManager } from "../AuthManager.js"
+import { AuthManager, type AuthorizationHeader } from "../AuthManager.js"
 
 /** Middleware options. */
 export interface Options {
   /** Run `ensureTask` (network, once; failures fall back to Bearer) before the first header. Default false. */
   readonly ensureTask?: boolean | undefined
+}
+
+/**
+ * The request with `Authorization` set and `ChatGPT-Account-ID` set beside a Bearer token, removed
+ * beside an AgentAssertion. Rebuilt from its parts: `HttpClientRequest.modify` merges headers and
+ * cannot remove one.
+ */
+export const withAuthorization = (
+  request: HttpClientRequest.HttpClientRequest,
+  header: AuthorizationHeader
+): HttpClientRequest.HttpClientRequest => {
+  const accountId = header.scheme === "AgentAssertion" ? Option.none() : header.accountId
+  const withAuth = Headers.set(Headers.remove(request.headers, "chatgpt-account-id"), "authorization", Redacted.value(header.value))
+  const headers = Option.isSome(accountId) ? Headers.set(withAuth, "chatgpt-account-id", accountId.value) : withAuth
+  return HttpClientRequest.make(request.method)(request.url, {
+    urlParams: request.urlParams,
+    headers,
+    ...(Option.isSome(request.hash) ? { hash: request.hash.value } : {}),
+    ...(request.method === "GET" || request.method === "HEAD" ? {} : { body: request.body })
+  } as HttpClientRequest.Options.NoUrl)
 }
 
 /** Returns a function that wraps an HttpClient so each request is authorized. */
@@ -34,15 +54,7 @@ export const make = (options: Options = {}) =>
       Effect.zipRight(prepare, auth.authorizationHeaderOrBearer).pipe(
         Effect.map(Option.match({
           onNone: () => request,
-          onSome: (header) => {
-            const accountId = header.scheme === "AgentAssertion" ? Option.none() : header.accountId
-            const base = Headers.set(request.headers, "authorization", Redacted.value(header.value))
-            return HttpClientRequest.modify(request, {
-              headers: Option.isSome(accountId)
-                ? Headers.set(base, "chatgpt-account-id", accountId.value)
-                : Headers.remove(base, "chatgpt-account-id")
-            })
-          }
+          onSome: (header) => withAuthorization(request, header)
         }))
       )
     return (client: HttpClient.HttpClient): HttpClient.HttpClient => HttpClient.mapRequestEffect(client, authorize)

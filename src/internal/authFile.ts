@@ -46,7 +46,7 @@ export const load = (fs: FileSystem.FileSystem, file: string): Effect.Effect<Loa
       if (Option.isNone(raw)) return { raw, doc: Option.none() }
       let text: string
       try {
-        text = new TextDecoder("utf-8", { fatal: true }).decode(raw.value)
+        text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(raw.value)
       } catch {
         lastReason = "auth.json is not UTF-8"
         continue

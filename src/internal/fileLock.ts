@@ -123,7 +123,7 @@ export const withFileLock = (fs: FileSystem.FileSystem, options: LockOptions) =>
     }).pipe(Effect.ignore)
 
   return Effect.acquireUseRelease(
-    Effect.flatMap(acquire, (token) => Effect.map(Effect.forkDaemon(heartbeat(token)), (fiber) => ({ token, fiber }))),
+    Effect.flatMap(acquire, (token) => Effect.map(Effect.forkDaemon(Effect.interruptible(heartbeat(token))), (fiber) => ({ token, fiber }))),
     () => self,
     ({ fiber, token }) => Effect.zipRight(Fiber.interrupt(fiber), release(token))
   )
