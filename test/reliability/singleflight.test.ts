@@ -1,0 +1,47 @@
+/** Promise 1: in-process single flight. 1,000 concurrent fibers, one registration of each kind. */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { AuthManager } from "../../src/AuthManager.js"
+import { HttpStatusError } from "../../src/Errors.js"
+import { chatgptAuthDocument, FakeBackend, layerAuthManager } from "../../src/testing/index.js"
+
+const FIBERS = 1000
+const document = chatgptAuthDocument({ accountId: "account-123", userId: "user-123" })
+
+describe("single flight", () => {
+  it.effect(`${FIBERS} concurrent ensureTask calls on a fresh store: one registration each, one biscuit per POST`, () =>
+    Effect.gen(function*() {
+      const auth = yield* AuthManager
+      const results = yield* Effect.all(Array.from({ length: FIBERS }, () => auth.ensureTask), { concurrency: "unbounded" })
+      const calls = yield* (yield* FakeBackend).calls
+      console.log(
+        `single flight: ${FIBERS} fibers -> ${calls.registrations.length} agent registration, ${calls.tasks.length} task registration, ${calls.biscuits.length} biscuits`
+      )
+      expect(calls.registrations.length).toBe(1)
+      expect(calls.tasks.length).toBe(1)
+      expect(calls.biscuits.length).toBe(2)
+      expect(new Set(results.map((r) => `${r.agentRuntimeId}/${r.taskId}`)).size).toBe(1)
+      expect(results.filter((r) => !r.reused).length).toBe(1)
+    }).pipe(Effect.provide(layerAuthManager({ document }))))
+
+  it.effect("a failed attempt is not cached: concurrent callers see it, the next call retries", () =>
+    Effect.gen(function*() {
+      const auth = yield* AuthManager
+      const first = yield* Effect.all(Array.from({ length: 50 }, () => Effect.either(auth.ensureTask)), { concurrency: "unbounded" })
+      const failures = first.filter((r) => r._tag === "Left").length
+      const after = yield* auth.ensureTask
+      const calls = yield* (yield* FakeBackend).calls
+      console.log(`single flight after failure: ${failures}/50 saw the failure, then ${calls.registrations.length} registrations in all`)
+      expect(failures).toBeGreaterThan(0)
+      expect(after.agentRuntimeId).toBe("agent-1")
+      expect(calls.registrations.length).toBe(2)
+    }).pipe(Effect.provide(layerAuthManager({
+      document,
+      script: {
+        register: (n) =>
+          n === 0
+            ? Effect.fail(new HttpStatusError({ operation: "register", status: 500, method: "POST", url: "fake", body: "" }))
+            : Effect.succeed(`agent-${n}`)
+      }
+    }))))
+})
