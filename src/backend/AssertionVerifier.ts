@@ -12,7 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { agentAssertionPayload, parseAgentAssertion } from "../crypto/assertion.js"
 import { verify } from "../crypto/ed25519.js"
-import { parseTimestamp } from "../crypto/time.js"
+import { parseTimestamp, withinSkew } from "../crypto/time.js"
 import { AssertionRejectedError } from "../Errors.js"
 
 /** Where a verifier looks up agents and tasks. */
@@ -46,10 +46,6 @@ export interface Options {
   /** Largest accepted distance between the timestamp and now, in seconds (default 300). */
   readonly maxSkewSeconds?: number | undefined
 }
-
-/** Pure check of the skew window: whole-second timestamps get one second of slack. */
-export const withinSkew = (timestampSeconds: number, nowMillis: number, maxSkewSeconds: number): boolean =>
-  Math.abs(nowMillis / 1000 - timestampSeconds) <= maxSkewSeconds + 1
 
 /** A verifier over a directory. */
 export const make = (options: Options): Service => {

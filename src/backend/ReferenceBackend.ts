@@ -19,7 +19,7 @@ import { verifyTaskRegistration } from "../crypto/assertion.js"
 import { encodeBase64Url } from "../crypto/base64.js"
 import { parseSshPublicKey } from "../crypto/ed25519.js"
 import { sealTaskId } from "../crypto/sealedBox.js"
-import { isRequestId, parseTimestamp } from "../crypto/time.js"
+import { isRequestId, parseTimestamp, withinSkew } from "../crypto/time.js"
 import type { AuthDocument } from "../Domain/AuthDocument.js"
 import { RegisterAgentRequest, RegisterTaskRequest } from "../Domain/Wire.js"
 import { chatgptAuthDocument } from "../testing/fixtures.js"
@@ -189,7 +189,7 @@ export const make = (options: Options = {}) =>
         const seconds = parseTimestamp(body.right.timestamp)
         if (Either.isLeft(seconds)) return refuse("task", 400, "bad timestamp")
         const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
-        if (!AssertionVerifier.withinSkew(seconds.right, now, maxSkew)) return refuse("task", 401, "timestamp outside the skew window")
+        if (!withinSkew(seconds.right, now, maxSkew)) return refuse("task", 401, "timestamp outside the skew window")
         if (!verifyTaskRegistration(agent.publicKey, id, body.right.timestamp, body.right.signature)) {
           return refuse("task", 401, "task signature does not verify")
         }

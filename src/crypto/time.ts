@@ -30,3 +30,7 @@ export const newRequestId = (): string => requestIdFromBytes(randomBytes(16))
 
 /** Whether `text` has the shape of a request id. */
 export const isRequestId = (text: string): boolean => /^codex-agent-identity-[A-Za-z0-9_-]{21}[AQgw]$/.test(text)
+
+/** Whether a whole-second timestamp is within `maxSkewSeconds` of now, with 1 s of slack for truncation. */
+export const withinSkew = (timestampSeconds: number, nowMillis: number, maxSkewSeconds: number): boolean =>
+  Math.abs(nowMillis / 1000 - timestampSeconds) <= maxSkewSeconds + 1

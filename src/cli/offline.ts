@@ -1,0 +1,112 @@
+/**
+ * The commands that only read auth.json and sign or verify: `header`, `status`, `verify`, `forget`.
+ * They load no HTTP module.
+ */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as AssertionSigner from "../AssertionSigner.js"
+import * as Settings from "../Config.js"
+import { verifyAgentAssertion } from "../crypto/assertion.js"
+import { parseSshPublicKey } from "../crypto/ed25519.js"
+import { parseTimestamp, withinSkew } from "../crypto/time.js"
+import { AssertionRejectedError, LoginUnavailableError } from "../Errors.js"
+import * as Identity from "../Identity.js"
+import * as KeyStore from "../KeyStore.js"
+import type { Resolved } from "./global.js"
+import { print } from "./output.js"
+
+/** The offline services on the file KeyStore. */
+export const offlineLayer = (resolved: Resolved) =>
+  Identity.layer.pipe(
+    Layer.provideMerge(Layer.mergeAll(
+      AssertionSigner.layer,
+      Layer.succeed(Settings.AgentIdentityConfig, resolved.settings),
+      KeyStore.layerFile({ codexHome: resolved.codexHome }).pipe(Layer.provide(NodeFileSystem.layer))
+    ))
+  )
+
+/** `header`: the Authorization value for a downstream request. */
+export const header = (resolved: Resolved) =>
+  Effect.gen(function*() {
+    const identity = yield* Identity.Identity
+    const chosen = yield* identity.authorizationHeaderOrBearer
+    if (Option.isNone(chosen)) {
+      // No header at all: say why (no login, an API-key login, …).
+      const state = yield* (yield* KeyStore.KeyStore).read
+      return yield* Either.match(identity.bindingOf(state), {
+        onLeft: Effect.fail,
+        onRight: () => Effect.fail(new LoginUnavailableError({ reason: "MissingToken" }))
+      })
+    }
+    const value = Redacted.value(chosen.value.value)
+    yield* print(resolved.json, { authorization: value, scheme: chosen.value.scheme }, () => [value])
+  }).pipe(Effect.provide(offlineLayer(resolved)))
+
+/** `status`: binding, stored identity and task; never the private key. */
+export const status = (resolved: Resolved) =>
+  Effect.gen(function*() {
+    const { binding, identity } = yield* (yield* Identity.Identity).status
+    const bindingJson = Option.match(binding, {
+      onNone: () => null,
+      onSome: (b) => ({ binding_id: b.bindingId, account_id: b.accountId, user_id: Option.getOrNull(b.userId) })
+    })
+    const identityJson = Option.match(identity, {
+      onNone: () => null,
+      onSome: (i) => ({
+        agent_runtime_id: i.agentRuntimeId,
+        public_key: Option.getOrNull(i.publicKeySsh),
+        registered_at: i.registeredAt,
+        background_task_id: Option.getOrNull(i.backgroundTaskId)
+      })
+    })
+    yield* print(resolved.json, { binding: bindingJson, identity: identityJson }, () => [
+      `auth.json: ${resolved.codexHome}/auth.json`,
+      `binding: ${bindingJson === null ? "none (no usable ChatGPT login)" : `${bindingJson.binding_id} (user ${bindingJson.user_id ?? "any"})`}`,
+      ...(identityJson === null ? ["identity: none"] : [
+        `identity: ${identityJson.agent_runtime_id}`,
+        `public key: ${identityJson.public_key ?? "(stored key is invalid)"}`,
+        `registered at: ${identityJson.registered_at}`,
+        `background task: ${identityJson.background_task_id ?? "none"}`
+      ])
+    ])
+  }).pipe(Effect.provide(offlineLayer(resolved)))
+
+/** `forget`: removes the stored identity, nothing else. */
+export const forget = (resolved: Resolved) =>
+  Effect.gen(function*() {
+    const removed = yield* (yield* Identity.Identity).forget
+    yield* print(resolved.json, { removed }, () => [removed ? "removed the stored agent identity" : "no stored agent identity"])
+  }).pipe(Effect.provide(offlineLayer(resolved)))
+
+/** `verify`: an offline check of an AgentAssertion against a public key and the skew window. */
+export const verify = (resolved: Resolved, input: { readonly header: string; readonly publicKey: string; readonly maxSkewSeconds: number }) =>
+  Effect.gen(function*() {
+    const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+    const publicKey = parseSshPublicKey(input.publicKey)
+    const result = Either.flatMap(
+      Either.mapLeft(publicKey, (f) => f.reason),
+      (key) =>
+        Either.flatMap(Either.mapLeft(verifyAgentAssertion(input.header, key), (f) => f.reason), (claims) => {
+          const seconds = Either.getOrThrow(parseTimestamp(claims.timestamp))
+          return withinSkew(seconds, now, input.maxSkewSeconds)
+            ? Either.right(claims)
+            : Either.left(`timestamp ${claims.timestamp} is more than ${input.maxSkewSeconds} s from now`)
+        })
+    )
+    const claims = Either.getRight(result)
+    yield* print(resolved.json, {
+      valid: Either.isRight(result),
+      agent_runtime_id: Option.match(claims, { onNone: () => null, onSome: (c) => c.agentRuntimeId }),
+      task_id: Option.match(claims, { onNone: () => null, onSome: (c) => c.taskId }),
+      timestamp: Option.match(claims, { onNone: () => null, onSome: (c) => c.timestamp })
+    }, () =>
+      Option.match(claims, {
+        onNone: () => ["invalid AgentAssertion"],
+        onSome: (c) => [`valid AgentAssertion: agent ${c.agentRuntimeId}, task ${c.taskId}, at ${c.timestamp}`]
+      }))
+    if (Either.isLeft(result)) return yield* new AssertionRejectedError({ reason: result.left })
+  })

@@ -1,0 +1,238 @@
+/** The `agent-identity` CLI as a separate process against the reference backend on 127.0.0.1 (spec/cli.md). */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { spawn } from "node:child_process"
+import { start } from "../../src/backend/server.js"
+import type { Service as Backend } from "../../src/backend/ReferenceBackend.js"
+import * as C from "../../src/crypto/index.js"
+import { loadVectors } from "../utils/vectors.js"
+import { CLI, cleanTemps, cli, codexHomeWith, readAuth, tempDir } from "./helpers.js"
+
+let scope: Scope.CloseableScope
+let backend: Backend
+let baseUrl: string
+const trust = ["--trust-host", "127.0.0.1"]
+
+beforeAll(async () => {
+  scope = Effect.runSync(Scope.make())
+  const started = await Effect.runPromise(start().pipe(Scope.extend(scope)))
+  backend = started.backend
+  baseUrl = started.baseUrl
+})
+afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+afterEach(cleanTemps)
+
+const login = (extra: Record<string, unknown> = {}): Promise<Record<string, any>> =>
+  Effect.runPromise(backend.issueLogin()).then((doc) => ({ ...doc, ...extra }))
+const json = (stdout: string) => JSON.parse(stdout) as Record<string, any>
+
+describe("agent-identity", () => {
+  it("register, then task: JSON shapes, reuse, auth.json kept and 0600", async () => {
+    const original = await login({ unknown_field: { nested: [1, "two"] } })
+    const home = codexHomeWith(original)
+    fs.chmodSync(path.join(home, "auth.json"), 0o644)
+    const base = ["--codex-home", home, "--base-url", baseUrl, "--json"]
+
+    const first = await cli(["register", ...base])
+    expect(first.code).toBe(0)
+    const registered = json(first.stdout)
+    expect(Object.keys(registered)).toEqual(["agent_runtime_id", "public_key", "reused"])
+    expect(registered["reused"]).toBe(false)
+    expect(registered["public_key"]).toMatch(/^ssh-ed25519 [A-Za-z0-9+/]{68}$/)
+    expect(json((await cli(["register", ...base])).stdout)).toEqual({ ...registered, reused: true })
+
+    const task = await cli(["task", ...base])
+    expect(task.code).toBe(0)
+    const taskJson = json(task.stdout)
+    expect(Object.keys(taskJson)).toEqual(["agent_runtime_id", "task_id", "reused"])
+    expect(taskJson).toMatchObject({ agent_runtime_id: registered["agent_runtime_id"], reused: false })
+    expect(json((await cli(["task", ...base])).stdout)).toEqual({ ...taskJson, reused: true })
+
+    const stored = readAuth(home)
+    const { agent_identity, ...rest } = stored
+    expect(rest).toEqual(original)
+    expect(agent_identity).toMatchObject({ agent_runtime_id: registered["agent_runtime_id"], background_task_id: taskJson["task_id"] })
+    expect(fs.statSync(path.join(home, "auth.json")).mode & 0o777).toBe(0o600)
+    expect(first.stdout + task.stdout).not.toContain(agent_identity.agent_private_key)
+  })
+
+  it("header: AgentAssertion for a trusted host (flag or env), Bearer otherwise; one line; no network", async () => {
+    const doc = await login()
+    const home = codexHomeWith(doc)
+    const base = ["--codex-home", home, "--base-url", baseUrl]
+    expect((await cli(["task", ...base])).code).toBe(0)
+    const before = await Effect.runPromise(backend.calls)
+
+    const trusted = await cli(["header", ...base, ...trust, "--json"])
+    expect(trusted.code).toBe(0)
+    const header = json(trusted.stdout)
+    expect(Object.keys(header)).toEqual(["authorization", "scheme"])
+    expect(header["scheme"]).toBe("AgentAssertion")
+    const stored = readAuth(home)["agent_identity"]
+    const key = C.keyFromSeed((C.decodePrivateKeyBase64(stored.agent_private_key) as any).right.seed)
+    const verified = C.verifyAgentAssertion(header["authorization"], key.publicKey)
+    expect(verified._tag === "Right" && verified.right.taskId).toBe(stored.background_task_id)
+
+    const viaEnv = await cli(["header", ...base], { AGENT_IDENTITY_TRUSTED_HOSTS: "example.com, 127.0.0.1" })
+    expect(viaEnv.stdout).toMatch(/^AgentAssertion [A-Za-z0-9_-]+\n$/)
+
+    const untrusted = await cli(["header", ...base])
+    expect(untrusted.stdout).toBe(`Bearer ${doc.tokens.access_token}\n`)
+    expect(json((await cli(["header", ...base, "--json"])).stdout)).toEqual({ authorization: `Bearer ${doc.tokens.access_token}`, scheme: "Bearer" })
+    expect(await Effect.runPromise(backend.calls)).toEqual(before)
+  })
+
+  it("header and status read keys written as PKCS#8 v1 and v2", async () => {
+    const cases = loadVectors().seeds.flatMap((seed) => [seed.pkcs8_base64, seed.pkcs8_v2_base64].map((stored) => ({ seed, stored })))
+    await Promise.all(cases.map(async ({ seed, stored }) => {
+      const doc = await login()
+      const claims = JSON.parse(Buffer.from(doc["tokens"].id_token.split(".")[1], "base64url").toString())
+      const home = codexHomeWith({
+        ...doc,
+        agent_identity: {
+          workspace_id: doc["tokens"].account_id,
+          chatgpt_user_id: claims["https://api.openai.com/auth"].chatgpt_user_id,
+          agent_runtime_id: "agent-123",
+          agent_private_key: stored,
+          registered_at: "2026-04-15T00:00:00Z",
+          background_task_id: "task-123"
+        }
+      })
+      const base = ["--codex-home", home, "--base-url", "https://chatgpt.com/backend-api"]
+      const header = json((await cli(["header", ...base, "--json"])).stdout)
+      expect(header["scheme"]).toBe("AgentAssertion")
+      const verified = await cli(["verify", header["authorization"], "--public-key", seed.public_key_ssh, "--json"])
+      expect(json(verified.stdout)).toMatchObject({ valid: true, agent_runtime_id: "agent-123", task_id: "task-123" })
+      const status = json((await cli(["status", ...base, "--json"])).stdout)
+      expect(status["identity"]["public_key"]).toBe(seed.public_key_ssh)
+    }))
+    expect(cases.length).toBe(8)
+  })
+
+  it("status: binding and identity, never the private key", async () => {
+    const doc = await login()
+    const home = codexHomeWith(doc)
+    const base = ["--codex-home", home, "--base-url", baseUrl]
+    expect(json((await cli(["status", ...base, "--json"])).stdout)).toEqual({
+      binding: { binding_id: `chatgpt-account-${doc.tokens.account_id}`, account_id: doc.tokens.account_id, user_id: expect.any(String) },
+      identity: null
+    })
+    await cli(["task", ...base])
+    const result = await cli(["status", ...base, "--json"])
+    const status = json(result.stdout)
+    expect(Object.keys(status["identity"])).toEqual(["agent_runtime_id", "public_key", "registered_at", "background_task_id"])
+    const text = await cli(["status", ...base])
+    for (const out of [result.stdout, text.stdout]) expect(out).not.toContain(readAuth(home)["agent_identity"].agent_private_key)
+    expect(text.stdout).toContain("background task: ")
+  })
+
+  it("verify: the vector header is valid within the skew window and invalid outside it; tampering exits 1", async () => {
+    const v = loadVectors().seeds[0]!
+    const skewOk = Math.ceil((Date.now() - Date.parse(v.agent_assertion.timestamp)) / 1000) + 60
+    const valid = await cli(["verify", v.agent_assertion.header, "--public-key", v.public_key_ssh, "--max-skew-seconds", String(skewOk), "--json"])
+    expect(valid.code).toBe(0)
+    expect(json(valid.stdout)).toEqual({ valid: true, agent_runtime_id: "agent-123", task_id: "task-123", timestamp: v.agent_assertion.timestamp })
+
+    const stale = await cli(["verify", v.agent_assertion.header, "--public-key", v.public_key_ssh, "--json"])
+    expect(stale.code).toBe(1)
+    expect(json(stale.stdout)).toEqual({ valid: false, agent_runtime_id: null, task_id: null, timestamp: null })
+    expect(stale.stderr).toMatch(/^error: AssertionRejectedError: .*\n$/)
+
+    for (const bad of loadVectors().negative.agent_assertion.vectors) {
+      const result = await cli(["verify", bad.header, "--public-key", v.public_key_ssh, "--max-skew-seconds", String(skewOk)])
+      expect(result.code).toBe(1)
+      expect(result.stderr.split("\n").filter((l) => l.length > 0).length).toBe(1)
+    }
+  })
+
+  it("forget removes the identity and nothing else", async () => {
+    const doc = await login()
+    const home = codexHomeWith(doc)
+    await cli(["register", "--codex-home", home, "--base-url", baseUrl])
+    expect(json((await cli(["forget", "--codex-home", home, "--json"])).stdout)).toEqual({ removed: true })
+    expect(readAuth(home)).toEqual(doc)
+    expect(json((await cli(["forget", "--codex-home", home, "--json"])).stdout)).toEqual({ removed: false })
+  })
+
+  it("environment defaults: $CODEX_HOME, $CHATGPT_BASE_URL, then ~/.codex", async () => {
+    const doc = await login()
+    const home = codexHomeWith(doc)
+    const viaEnv = await cli(["register", "--json"], { CODEX_HOME: home, CHATGPT_BASE_URL: baseUrl })
+    expect(viaEnv.code).toBe(0)
+    expect(readAuth(home)["agent_identity"].agent_runtime_id).toBe(json(viaEnv.stdout)["agent_runtime_id"])
+
+    const user = tempDir()
+    fs.mkdirSync(path.join(user, ".codex"))
+    fs.writeFileSync(path.join(user, ".codex", "auth.json"), JSON.stringify(await login()))
+    const viaHome = await cli(["register", "--base-url", baseUrl, "--json"], { HOME: user })
+    expect(viaHome.code).toBe(0)
+    expect(readAuth(path.join(user, ".codex"))["agent_identity"].agent_runtime_id).toBe(json(viaHome.stdout)["agent_runtime_id"])
+
+    // The default base URL is Codex's: nothing listens there for us, so with no login the failure is the login's.
+    const none = await cli(["register"], { HOME: tempDir() })
+    expect(none.code).toBe(1)
+    expect(none.stderr).toBe("error: LoginUnavailableError: no ChatGPT login found in auth.json; run `codex login` first\n")
+  })
+
+  it("failures: exit 1 with one stderr line that holds no secret", async () => {
+    const doc = await login()
+    const apiKey = codexHomeWith({ OPENAI_API_KEY: "sk-secret-canary", auth_mode: "apikey" })
+    const result = await cli(["register", "--codex-home", apiKey, "--base-url", baseUrl])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/^error: LoginUnavailableError: .*API-key login.*\n$/)
+    expect(result.stderr).not.toContain("sk-secret-canary")
+
+    const refused = await cli(["register", "--codex-home", codexHomeWith(doc), "--base-url", "http://127.0.0.1:1/backend-api"])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/^error: TransportError: [^\n]*\n$/)
+    expect(refused.stderr).not.toContain(doc.tokens.access_token)
+  })
+
+  it("usage errors exit 2; --help exits 0 for the root and every command", async () => {
+    expect((await cli(["header", "--no-such-option"])).code).toBe(2)
+    expect((await cli(["no-such-command"])).code).toBe(2)
+    expect((await cli(["verify"])).code).toBe(2)
+    expect((await cli(["serve", "--port", "not-a-number"])).code).toBe(2)
+    const help = await cli(["--help"])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain("agent-identity")
+    for (const command of ["register", "task", "header", "status", "verify", "forget", "serve", "demo"]) {
+      const result = await cli([command, "--help"])
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain(command)
+    }
+  })
+
+  it("serve runs the reference backend as a process until SIGTERM", async () => {
+    const child = spawn(process.execPath, [CLI, "serve", "--port", "0", "--json"], { stdio: ["ignore", "pipe", "pipe"] })
+    const line = await new Promise<string>((resolve) => child.stdout.once("data", (d: Buffer) => resolve(d.toString())))
+    const served = json(line)["base_url"] as string
+    expect(served).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/backend-api$/)
+    const doc = await (await fetch(`${served}/test/login`, { method: "POST" })).json()
+    const home = codexHomeWith(doc)
+    const task = await cli(["task", "--codex-home", home, "--base-url", served, "--json"])
+    expect(task.code).toBe(0)
+    const header = json((await cli(["header", "--codex-home", home, "--base-url", served, ...trust, "--json"])).stdout)
+    const whoami = await (await fetch(`${served}/v1/whoami`, { headers: { authorization: header["authorization"] } })).json()
+    expect(whoami).toMatchObject({ scheme: "AgentAssertion", task_id: json(task.stdout)["task_id"] })
+    const code = await new Promise<number | null>((resolve) => {
+      child.once("exit", (c) => resolve(c))
+      child.kill("SIGTERM")
+    })
+    expect(code).toBe(0)
+  })
+
+  it("demo (npm start) runs the whole flow and exits 0", async () => {
+    const result = await cli(["demo"])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain("7. verified offline")
+    expect(result.stdout).toContain("done: register -> task -> header -> request -> verify all succeeded")
+    const asJson = json((await cli(["demo", "--json"])).stdout)
+    expect(asJson["ok"]).toBe(true)
+    expect(asJson["whoami"]["scheme"]).toBe("AgentAssertion")
+  })
+})
