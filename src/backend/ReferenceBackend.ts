@@ -89,6 +89,10 @@ export interface Service {
 /** The ReferenceBackend service. */
 export class ReferenceBackend extends Context.Tag("effect-agent-identity/ReferenceBackend")<ReferenceBackend, Service>() {}
 
+/** Whether a socket's remote address is on this machine (127.0.0.0/8 or ::1, IPv4-mapped included). */
+export const isLoopbackAddress = (address: string): boolean =>
+  /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address) || address === "::1"
+
 const randomId = (prefix: string) => `${prefix}${encodeBase64Url(randomBytes(12))}`
 
 const decodeRegister = Schema.decodeUnknownEither(Schema.parseJson(RegisterAgentRequest), { onExcessProperty: "error" })
@@ -230,9 +234,8 @@ export const make = (options: Options = {}) =>
 
     const issueLoginRoute = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
-      const host = request.headers["host"] ?? ""
       // Throwaway logins only for callers on this machine.
-      if (!/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(host)) return HttpServerResponse.empty({ status: 403 })
+      if (!Option.exists(request.remoteAddress, isLoopbackAddress)) return HttpServerResponse.empty({ status: 403 })
       return HttpServerResponse.unsafeJson(yield* issueLogin())
     })
 

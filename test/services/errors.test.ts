@@ -11,6 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { AuthManager } from "../../src/AuthManager.js"
 import type { Endpoint } from "../../src/backend/ReferenceBackend.js"
@@ -68,13 +69,18 @@ const scenario = (faults: Partial<Record<Endpoint, Fault>>, settings: Config.Opt
     return { ...result, error, logs, calls: yield* backend.calls }
   }).pipe(Effect.scoped)
 
-/** No canary in the error's message, its encoded fields, or any log line. */
-const expectNoSecrets = (run: { readonly error: unknown; readonly logs: ReadonlyArray<string> }) => {
+/** No canary (nor the stored private key) in the error's message, its encoded fields, or any log line. */
+const expectNoSecrets = (run: {
+  readonly error: unknown
+  readonly logs: ReadonlyArray<string>
+  readonly state: { readonly identity: { readonly _tag: string; readonly record?: { readonly agent_private_key: Redacted.Redacted<string> } } }
+}) => {
   const texts = [...run.logs]
+  const stored = run.state.identity.record === undefined ? [] : [Redacted.value(run.state.identity.record.agent_private_key)]
   if (run.error !== undefined) {
     texts.push((run.error as Error).message, JSON.stringify(Schema.encodeSync(AuthError)(run.error as AuthError)), String(run.error))
   }
-  for (const text of texts) for (const secret of allCanaries()) expect(text).not.toContain(secret)
+  for (const text of texts) for (const secret of [...allCanaries(), ...stored]) expect(text).not.toContain(secret)
 }
 
 describe("typed errors, no secrets, nothing stored", () => {
