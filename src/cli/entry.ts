@@ -1,5 +1,5 @@
 #!/usr/bin/env node
 /** The `agent-identity` command. */
-import { run } from "./cli/main.js"
+import { run } from "./main.js"
 
 await run(process.argv)
