@@ -113,6 +113,8 @@ export interface FileOptions {
   readonly lockTimeout?: Duration.DurationInput | undefined
   /** How old an unrefreshed lock must be to be taken over (default 30 s). */
   readonly staleLockTimeout?: Duration.DurationInput | undefined
+  /** Extra reads of an unparseable auth.json before failing (default 5): Codex may be mid-write. */
+  readonly unparseableRetries?: number | undefined
 }
 
 /** The lock file's name, beside auth.json. */
@@ -131,8 +133,8 @@ export const makeFile = (options: FileOptions): Effect.Effect<Service, never, Fi
     })
     return yield* fromBackend({
       location: file,
-      load: Effect.map(AuthFile.load(fs, file), (loaded) => loaded.doc),
-      modify: (edit) => AuthFile.modify(fs, file, edit),
+      load: Effect.map(AuthFile.load(fs, file, options), (loaded) => loaded.doc),
+      modify: (edit) => AuthFile.modify(fs, file, edit, options),
       lock: (self) =>
         Effect.zipRight(
           fs.makeDirectory(options.codexHome, { recursive: true, mode: 0o700 }).pipe(

@@ -137,6 +137,34 @@ const readIdentity = (value: unknown): IdentitySlot => {
   return Either.isRight(record) ? { _tag: "Record", record: record.right } : { _tag: "Foreign", form: "unrecognised record" }
 }
 
+/**
+ * Whether valid JSON text has an object with a repeated key. `JSON.parse` keeps the last silently;
+ * serde (Codex) refuses such a file, so we do too. In valid JSON a string followed by `:` is a key.
+ */
+export const hasDuplicateKey = (text: string): boolean => {
+  const stack: Array<Set<string> | null> = []
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (c === "{") stack.push(new Set())
+    else if (c === "[") stack.push(null)
+    else if (c === "}" || c === "]") stack.pop()
+    else if (c === "\"") {
+      let j = i + 1
+      while (text[j] !== "\"") j += text[j] === "\\" ? 2 : 1
+      let k = j + 1
+      while (text[k] === " " || text[k] === "\n" || text[k] === "\r" || text[k] === "\t") k++
+      const keys = stack[stack.length - 1]
+      if (text[k] === ":" && keys) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string
+        if (keys.has(key)) return true
+        keys.add(key)
+      }
+      i = j
+    }
+  }
+  return false
+}
+
 /** Parses auth.json text; a message (never a value from the file) says why it cannot be used. */
 export const parseAuthText = (text: string): Either.Either<AuthDocument, string> => {
   let doc: unknown
@@ -145,7 +173,8 @@ export const parseAuthText = (text: string): Either.Either<AuthDocument, string>
   } catch {
     return Either.left(text.trim().length === 0 ? "auth.json is empty" : "auth.json is not valid JSON")
   }
-  return isObject(doc) ? Either.right(doc) : Either.left("auth.json is not a JSON object")
+  if (!isObject(doc)) return Either.left("auth.json is not a JSON object")
+  return hasDuplicateKey(text) ? Either.left("auth.json has a duplicate key") : Either.right(doc)
 }
 
 /** Reads the login and identity slot of a document. */
