@@ -120,7 +120,10 @@ export const send = (client: HttpClient.HttpClient, call: Call): Effect.Effect<R
   const method = request.method
   return Effect.gen(function*() {
     const response = yield* client.execute(request)
-    const body = yield* readCapped(response.stream)
+    // No body at all is a legitimate answer (the biscuit is all headers).
+    const body = yield* readCapped(response.stream).pipe(
+      Effect.catchIf((e) => e._tag === "ResponseError" && e.reason === "EmptyBody", () => Effect.succeed({ tooLarge: false, text: "" }))
+    )
     if (response.status < 200 || response.status > 299) {
       const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
       const retryAfterMillis = parseRetryAfter(response.headers["retry-after"], now)
