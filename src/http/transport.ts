@@ -175,14 +175,17 @@ const retryDecision = (
       ? Option.some(Option.fromNullable(error.retryAfterMillis))
       : Option.none()
   }
-  if (error instanceof TransportError) return !error.requestSent || idempotent ? Option.some(Option.none()) : Option.none()
-  if (error instanceof TimeoutError) return idempotent ? Option.some(Option.none()) : Option.none()
+  // Whether a failed request may have had an effect depends on that request: a GET never does.
+  if (error instanceof TransportError) {
+    return !error.requestSent || idempotent || error.method === "GET" ? Option.some(Option.none()) : Option.none()
+  }
+  if (error instanceof TimeoutError) return idempotent || error.method === "GET" ? Option.some(Option.none()) : Option.none()
   return Option.none()
 }
 
 /**
  * Runs `attempt` up to `maxAttempts` times. Retried: 429 and 503 (after `Retry-After`, capped),
- * connection failures, and — only when `idempotent` — timeouts and failures after the request was sent.
+ * connection failures, and timeouts or failures after sending only for a GET or when `idempotent`.
  * Delays are exponential with full jitter, capped at `maxDelay`.
  */
 export const retrying = (settings: Settings["retry"], options: { readonly idempotent: boolean }) =>
