@@ -5,7 +5,6 @@
  */
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { decodeBase64Url } from "../crypto/base64.js"
@@ -63,13 +62,6 @@ export interface AuthState {
 /** The state of a missing auth.json. */
 export const emptyState: AuthState = { login: { _tag: "None" }, identity: { _tag: "Absent" } }
 
-const Tokens = Schema.Struct({
-  id_token: Schema.String,
-  access_token: Schema.Redacted(Schema.String),
-  refresh_token: Schema.optional(Schema.Unknown),
-  account_id: Schema.optionalWith(Schema.String, { nullable: true })
-})
-
 const AUTH_NAMESPACE = "https://api.openai.com/auth"
 const PROFILE_NAMESPACE = "https://api.openai.com/profile"
 
@@ -78,12 +70,6 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 
 const stringField = (object: unknown, key: string): Option.Option<string> =>
   isObject(object) && typeof object[key] === "string" ? Option.some(object[key] as string) : Option.none()
-
-/** Paths of a parse failure, never the values (they may be secrets). */
-const describeIssues = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => `${issue.path.join(".") || "(root)"} is missing or has the wrong type`)
-    .join("; ")
 
 /** Reads the id_token claims as Codex does: three non-empty parts, base64url payload, JSON. */
 export const parseIdTokenClaims = (jwt: string): Either.Either<IdTokenClaims, string> => {
@@ -108,7 +94,6 @@ export const parseIdTokenClaims = (jwt: string): Either.Either<IdTokenClaims, st
   })
 }
 
-const decodeTokens = Schema.decodeUnknownEither(Tokens)
 const decodeRecord = Schema.decodeUnknownEither(AgentIdentityRecord)
 const encodeRecord = Schema.encodeSync(AgentIdentityRecord)
 
@@ -116,15 +101,22 @@ const readLogin = (doc: AuthDocument): Either.Either<Login, string> => {
   const mode = doc["auth_mode"]
   const apiKey = doc["OPENAI_API_KEY"]
   if (mode === "apikey" || (mode === undefined && typeof apiKey === "string")) return Either.right({ _tag: "ApiKey" })
-  if (doc["tokens"] === undefined || doc["tokens"] === null) return Either.right({ _tag: "None" })
-  const tokens = decodeTokens(doc["tokens"])
-  if (Either.isLeft(tokens)) return Either.left(`tokens: ${describeIssues(tokens.left)}`)
-  const claims = parseIdTokenClaims(tokens.right.id_token)
+  const tokens = doc["tokens"]
+  if (tokens === undefined || tokens === null) return Either.right({ _tag: "None" })
+  // Plain type checks: a failure names the field and never formats the (possibly hostile) value.
+  if (!isObject(tokens)) return Either.left("tokens is not an object")
+  const { access_token, account_id, id_token } = tokens
+  if (typeof id_token !== "string") return Either.left("tokens.id_token is missing or not a string")
+  if (typeof access_token !== "string") return Either.left("tokens.access_token is missing or not a string")
+  if (account_id !== undefined && account_id !== null && typeof account_id !== "string") {
+    return Either.left("tokens.account_id is not a string")
+  }
+  const claims = parseIdTokenClaims(id_token)
   if (Either.isLeft(claims)) return Either.left(`tokens.${claims.left}`)
   return Either.right({
     _tag: "ChatGpt",
-    accessToken: tokens.right.access_token,
-    accountId: Option.fromNullable(tokens.right.account_id),
+    accessToken: Redacted.make(access_token),
+    accountId: Option.fromNullable(account_id),
     claims: claims.right,
     hasLastRefresh: typeof doc["last_refresh"] === "string"
   })

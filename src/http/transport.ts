@@ -11,7 +11,6 @@ import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -24,6 +23,7 @@ import {
   TimeoutError,
   TransportError
 } from "../Errors.js"
+import { issuePaths } from "../internal/issuePaths.js"
 
 /** The most of a response body that is ever read. */
 export const MAX_BODY_BYTES = 64 * 1024
@@ -223,9 +223,7 @@ export const decodeJsonBody = <A, I>(schema: Schema.Schema<A, I>, operation: Htt
       new ResponseDecodeError({
         operation,
         url,
-        reason: ParseResult.ArrayFormatter.formatErrorSync(error)
-          .map((issue) => `${issue.path.join(".") || "body"} is missing or has the wrong type`)
-          .join("; ")
+        reason: issuePaths(error.issue, "body").map((at) => `${at} is missing or has the wrong type`).join("; ")
       })
     )
   )

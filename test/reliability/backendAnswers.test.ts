@@ -110,6 +110,17 @@ describe("fuzzed backend answers (promise 7)", () => {
       expect(wrongStore).toBe(0)
     }), 120_000)
 
+  it.effect("deeply nested or wrongly typed JSON is a ResponseDecodeError naming the field, never a crash", () =>
+    Effect.gen(function*() {
+      const deep = "[".repeat(50_000) + "]".repeat(50_000)
+      for (const body of [`{"agent_runtime_id": ${deep}}`, deep, `{"agent_runtime_id": {"secret": "s3cr3t-value"}}`]) {
+        const result = yield* run(document, (e) => e === "biscuit" ? biscuitOk() : json(body))
+        const failure = Exit.isFailure(result.exit) ? Cause.failureOption(result.exit.cause) : Option.none()
+        expect(Option.map(failure, (f) => f._tag)).toEqual(Option.some("ResponseDecodeError"))
+        expect(Option.map(failure, (f) => f.message.includes("s3cr3t"))).toEqual(Option.some(false))
+      }
+    }))
+
   it.effect("a 10 MB body is not read past 64 KiB: a success answer that large is refused, an error body is cut", () =>
     Effect.gen(function*() {
       const huge = "x".repeat(10 * 1024 * 1024)
