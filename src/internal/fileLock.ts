@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import { hostname } from "node:os"
+import * as path from "node:path"
 import { KeyStoreError } from "../Errors.js"
 
 /** Lock settings. */
@@ -79,19 +80,39 @@ export const withFileLock = (fs: FileSystem.FileSystem, options: LockOptions) =>
       yield* fs.remove(aside)
     }).pipe(Effect.ignore)
 
+  // The lock appears with its content in one step (link of a written temp file), so a holder killed at
+  // any moment leaves either no lock or one that names its pid, never an empty one.
+  const create = (token: string) =>
+    Effect.gen(function*() {
+      const temp = `${options.path}.${token}.tmp`
+      yield* fs.writeFileString(temp, JSON.stringify({ pid: process.pid, host: HOST, token }), { mode: 0o600 })
+      return yield* fs.link(temp, options.path).pipe(
+        Effect.as(true),
+        Effect.catchIf((error) => error._tag === "SystemError" && error.reason === "AlreadyExists", () => Effect.succeed(false)),
+        Effect.ensuring(fs.remove(temp).pipe(Effect.ignore))
+      )
+    }).pipe(Effect.mapError((error) => lockError(`cannot create lock file (${error._tag === "SystemError" ? error.reason : "bad argument"})`)))
+
+  // Temp files of lock takers that died before linking theirs.
+  const leftover = new RegExp(`^${path.basename(options.path).replace(/\./g, "\\.")}\\.(\\d+)-[A-Za-z0-9-]+\\.tmp$`)
+  const sweep = Effect.gen(function*() {
+    const dir = path.dirname(options.path)
+    for (const name of yield* fs.readDirectory(dir)) {
+      const match = leftover.exec(name)
+      if (match && Number(match[1]) !== process.pid && !pidAlive(Number(match[1]))) yield* fs.remove(path.join(dir, name))
+    }
+  }).pipe(Effect.ignore)
+
   const acquire = Effect.gen(function*() {
     const token = randomToken()
-    const content = JSON.stringify({ pid: process.pid, host: HOST, token })
     const started = Date.now()
     let warned = false
     while (true) {
-      const created = yield* fs.writeFileString(options.path, content, { flag: "wx", mode: 0o600 }).pipe(
-        Effect.as(true),
-        Effect.catchTag("SystemError", (error) =>
-          error.reason === "AlreadyExists" ? Effect.succeed(false) : Effect.fail(lockError(`cannot create lock file (${error.reason})`))),
-        Effect.catchTag("BadArgument", () => Effect.fail(lockError("cannot create lock file")))
-      )
-      if (created) return token
+      const created = yield* create(token)
+      if (created) {
+        yield* sweep
+        return token
+      }
       const lock = yield* inspect.pipe(Effect.option)
       const now = Date.now()
       if (lock._tag === "Some" && isStale(lock.value, now)) {
