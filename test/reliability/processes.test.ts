@@ -1,0 +1,127 @@
+/**
+ * Promises 2 and 14, with the built CLI as separate processes against the reference backend on
+ * 127.0.0.1: racing processes make one registration per round; no secret reaches any output.
+ */
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { afterEach, describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { Endpoint } from "../../src/backend/ReferenceBackend.js"
+import { start, type StartOptions } from "../../src/backend/server.js"
+import * as C from "../../src/crypto/index.js"
+import { formatAuthDocument } from "../../src/Domain/AuthDocument.js"
+import { cleanTemps, cli, readAuth, tempDir } from "../cli/helpers.js"
+
+const PROCESSES = Number(process.env["RELIABILITY_PROCESSES"] ?? 8)
+const ROUNDS = Number(process.env["RELIABILITY_ROUNDS"] ?? 10)
+afterEach(cleanTemps)
+
+const withBackend = async <A>(options: StartOptions, body: (ctx: Effect.Effect.Success<ReturnType<typeof start>>) => Promise<A>) => {
+  const scope = Effect.runSync(Scope.make())
+  try {
+    return await body(await Effect.runPromise(start(options).pipe(Scope.extend(scope))))
+  } finally {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
+
+describe("processes racing on one CODEX_HOME (promise 2)", () => {
+  it(`${PROCESSES} CLI processes x ${ROUNDS} rounds racing register, then task: one registration per round, the same ids everywhere`, async () => {
+    await withBackend({}, async ({ backend, baseUrl }) => {
+      const home = tempDir()
+      fs.writeFileSync(path.join(home, "auth.json"), formatAuthDocument(await Effect.runPromise(backend.issueLogin())), { mode: 0o600 })
+      const args = (command: string) => [command, "--codex-home", home, "--base-url", baseUrl, "--json"]
+      let exact = 0
+      for (let round = 0; round < ROUNDS; round++) {
+        const agentsBefore = await Effect.runPromise(backend.agentCount)
+        const tasksBefore = await Effect.runPromise(backend.taskCount)
+        const registers = await Promise.all(Array.from({ length: PROCESSES }, () => cli(args("register"))))
+        const tasks = await Promise.all(Array.from({ length: PROCESSES }, () => cli(args("task"))))
+        const ids = new Set(registers.map((r) => JSON.parse(r.stdout).agent_runtime_id))
+        const taskIds = new Set(tasks.map((r) => `${JSON.parse(r.stdout).agent_runtime_id}/${JSON.parse(r.stdout).task_id}`))
+        const auth = readAuth(home)
+        const ok = [...registers, ...tasks].every((r) => r.code === 0) &&
+          ids.size === 1 && taskIds.size === 1 &&
+          registers.filter((r) => !JSON.parse(r.stdout).reused).length === 1 &&
+          tasks.filter((r) => !JSON.parse(r.stdout).reused).length === 1 &&
+          (await Effect.runPromise(backend.agentCount)) - agentsBefore === 1 &&
+          (await Effect.runPromise(backend.taskCount)) - tasksBefore === 1 &&
+          auth["agent_identity"].agent_runtime_id === [...ids][0]
+        if (ok) exact++
+        else console.log("round", round, registers, tasks)
+        expect((await cli(["forget", "--codex-home", home, "--json"])).stdout).toBe('{"removed":true}\n')
+      }
+      console.log(`cross-process: ${PROCESSES} processes x ${ROUNDS} rounds -> exactly one agent and one task registration, same ids printed by all, in ${exact}/${ROUNDS} rounds`)
+      expect(exact).toBe(ROUNDS)
+    })
+  }, 180_000)
+})
+
+describe("secret canaries (promise 14)", () => {
+  const canary = (name: string) => `CANARY${name}${C.encodeBase64Url(crypto.getRandomValues(new Uint8Array(9)))}`
+  const secrets = { refresh: canary("REFRESH"), biscuit: canary("BISCUIT"), email: canary("IDTOKEN") }
+  const echo = (status: number) => (request: { headers: Readonly<Record<string, string>> }) =>
+    Effect.succeed(HttpServerResponse.text(`echo: ${JSON.stringify(request.headers)}`, { status }))
+  const faults: Record<string, Partial<Record<Endpoint, (request: { headers: Readonly<Record<string, string>> }) => Effect.Effect<HttpServerResponse.HttpServerResponse>>>> = {
+    none: {},
+    "biscuit echoes 401": { biscuit: echo(401) },
+    "biscuit echoes 500": { biscuit: echo(500) },
+    "register echoes 400 (biscuit canary)": {
+      biscuit: () => Effect.succeed(HttpServerResponse.empty({ status: 200, headers: { "x-openai-authorization": secrets.biscuit } })),
+      register: echo(400)
+    },
+    "register 503 echo": { register: echo(503) },
+    "register garbage": { register: () => Effect.succeed(HttpServerResponse.text("{not json")) },
+    "task echoes 500": { task: echo(500) },
+    "task tampered": { task: () => Effect.succeed(HttpServerResponse.unsafeJson({ encrypted_task_id: C.encodeBase64(new Uint8Array(64)) })) }
+  }
+
+  it("every command under every fault: 0 canaries in stdout or stderr", async () => {
+    let runs = 0
+    let leaks = 0
+    for (const [name, fault] of Object.entries(faults)) {
+      await withBackend({ fault: (endpoint, _n, request) => Option.fromNullable(fault[endpoint]?.(request)) }, async ({ backend, baseUrl }) => {
+        const login = await Effect.runPromise(backend.issueLogin())
+        const tokens = login["tokens"] as Record<string, string>
+        const idToken = tokens["id_token"]!.split(".")
+        const claims = JSON.parse(Buffer.from(idToken[1]!, "base64url").toString())
+        const document = {
+          ...login,
+          tokens: {
+            ...tokens,
+            refresh_token: secrets.refresh,
+            id_token: [idToken[0], C.encodeBase64Url(new TextEncoder().encode(JSON.stringify({ ...claims, email: secrets.email }))), idToken[2]].join(".")
+          }
+        }
+        const home = tempDir()
+        fs.writeFileSync(path.join(home, "auth.json"), JSON.stringify(document, null, 2), { mode: 0o600 })
+        const base = ["--codex-home", home, "--base-url", baseUrl]
+        const results: Array<{ command: string; out: string }> = []
+        for (const command of [["register"], ["task"], ["status"], ["status", "--json"], ["header", "--trust-host", "127.0.0.1"], ["header"], ["forget"]]) {
+          const result = await cli([...command, ...base])
+          runs++
+          // `header` prints the access token by contract when it falls back to Bearer; nothing else may.
+          const stdout = command[0] === "header" && result.stdout.startsWith("Bearer ") ? "" : result.stdout
+          results.push({ command: command.join(" "), out: stdout + result.stderr })
+        }
+        const stored = readAuth(home)["agent_identity"]?.agent_private_key as string | undefined
+        const all = [tokens["access_token"]!, secrets.refresh, secrets.email, secrets.biscuit, ...(stored ? [stored] : [])]
+        for (const { command, out } of results) {
+          for (const secret of all) {
+            if (out.includes(secret)) {
+              leaks++
+              console.log(`LEAK under "${name}" by "${command}"`)
+            }
+          }
+        }
+      })
+    }
+    console.log(`secret canaries: ${runs} command runs under ${Object.keys(faults).length} faults -> ${leaks} canaries in stdout or stderr`)
+    expect(leaks).toBe(0)
+    expect(runs).toBe(7 * Object.keys(faults).length)
+  }, 180_000)
+})
