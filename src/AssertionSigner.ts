@@ -8,13 +8,16 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { buildAgentAssertion, signTaskRegistration } from "./crypto/assertion.js"
+import { createPrivateKey, type KeyObject, sign as nodeSign } from "node:crypto"
+import { agentAssertionFromSignature, agentAssertionPayload, taskRegistrationPayload } from "./crypto/assertion.js"
+import { encodeBase64, encodeBase64Url } from "./crypto/base64.js"
 import {
   decodePrivateKeyBase64,
   type Ed25519Key,
   encodePrivateKeyBase64,
   encodeSshPublicKey,
-  generateKey
+  generateKey,
+  sign
 } from "./crypto/ed25519.js"
 import { openSealedTaskId } from "./crypto/sealedBox.js"
 import { formatTimestamp } from "./crypto/time.js"
@@ -91,42 +94,100 @@ export class AssertionSigner extends Context.Tag("effect-agent-identity/Assertio
 
 const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 
-/** The signer on @noble/curves. */
-export const make: Effect.Effect<Service> = Effect.sync(() => {
-  let last: { readonly text: string; readonly key: AgentKey } | undefined
-  const parse = (privateKey: Redacted.Redacted<string>) =>
-    Effect.suspend(() => {
-      const text = Redacted.value(privateKey)
-      if (last !== undefined && last.text === text) return Effect.succeed(last.key)
-      const decoded = decodePrivateKeyBase64(text)
-      if (Either.isLeft(decoded)) return Effect.fail(new InvalidKeyError({ reason: decoded.left.reason }))
-      const key = new AgentKey(decoded.right)
-      last = { text, key }
-      return Effect.succeed(key)
-    })
+/** Signer options. */
+export interface Options {
+  /**
+   * Reuse a header within the same second for the same key and task. Ed25519 is deterministic, so the
+   * reused header is byte-identical to a fresh one. Default true.
+   */
+  readonly headerCache?: boolean | undefined
+  /** Which Ed25519 implementation signs: @noble/curves (default) or node:crypto (faster, same bytes). */
+  readonly implementation?: "noble" | "node-crypto" | undefined
+}
 
-  const agentAssertion = (identity: SigningIdentity, target: AssertionTarget) =>
-    identity.agentRuntimeId !== target.agentRuntimeId
-      ? Effect.fail(new BindingMismatchError({ field: "runtime", expected: identity.agentRuntimeId, actual: target.agentRuntimeId }))
-      : Effect.map(now, (millis) =>
-        Redacted.make(buildAgentAssertion(identity.key[material], { ...target, timestamp: formatTimestamp(millis) })))
-
-  return {
-    generate: Effect.sync(() => new AgentKey(generateKey())),
-    parse,
-    agentAssertion,
-    signTaskRegistration: (identity) =>
-      Effect.map(now, (millis) => {
-        const timestamp = formatTimestamp(millis)
-        return { timestamp, signature: signTaskRegistration(identity.key[material], identity.agentRuntimeId, timestamp) }
-      }),
-    openTaskId: (key, encrypted) =>
-      Either.match(openSealedTaskId(encrypted, key[material]), {
-        onLeft: (failure) => Effect.fail(new DecryptError({ reason: failure.reason })),
-        onRight: (id) => Effect.succeed(TaskId.make(id))
+/** Signs with node:crypto, keeping one KeyObject per key. */
+const nodeCryptoSigner = (): ((key: AgentKey, message: Uint8Array) => Uint8Array) => {
+  const keyObjects = new WeakMap<AgentKey, KeyObject>()
+  return (key, message) => {
+    let keyObject = keyObjects.get(key)
+    if (keyObject === undefined) {
+      const { publicKey, seed } = key[material]
+      // JWK, not DER: OpenSSL before 3.5 cannot read the v2 PKCS#8 that Codex writes (spec B.2).
+      keyObject = createPrivateKey({
+        key: { kty: "OKP", crv: "Ed25519", d: encodeBase64Url(seed), x: encodeBase64Url(publicKey) },
+        format: "jwk"
       })
+      keyObjects.set(key, keyObject)
+    }
+    return new Uint8Array(nodeSign(null, message, keyObject))
   }
-})
+}
 
-/** The signer as a layer. */
-export const layer: Layer.Layer<AssertionSigner> = Layer.effect(AssertionSigner, make)
+const HEADER_CACHE_SIZE = 256
+
+/** A signer; `layer` (noble, cached) is the default, `layerNodeCrypto` the fast one for gateways. */
+export const make = (options: Options = {}): Effect.Effect<Service> =>
+  Effect.sync(() => {
+    const signBytes = options.implementation === "node-crypto"
+      ? nodeCryptoSigner()
+      : (key: AgentKey, message: Uint8Array) => sign(key[material], message)
+    const cache = options.headerCache === false
+      ? undefined
+      : new Map<string, { readonly key: AgentKey; readonly second: number; readonly header: Redacted.Redacted<string> }>()
+
+    let last: { readonly text: string; readonly key: AgentKey } | undefined
+    const parse = (privateKey: Redacted.Redacted<string>) =>
+      Effect.suspend(() => {
+        const text = Redacted.value(privateKey)
+        if (last !== undefined && last.text === text) return Effect.succeed(last.key)
+        const decoded = decodePrivateKeyBase64(text)
+        if (Either.isLeft(decoded)) return Effect.fail(new InvalidKeyError({ reason: decoded.left.reason }))
+        const key = new AgentKey(decoded.right)
+        last = { text, key }
+        return Effect.succeed(key)
+      })
+
+    const header = (key: AgentKey, target: AssertionTarget, millis: number): Redacted.Redacted<string> => {
+      const second = Math.floor(millis / 1000)
+      const slot = cache === undefined ? undefined : `${target.agentRuntimeId}\u0000${target.taskId}`
+      if (slot !== undefined) {
+        const hit = cache!.get(slot)
+        if (hit !== undefined && hit.second === second && hit.key === key) return hit.header
+      }
+      const claims = { ...target, timestamp: formatTimestamp(millis) }
+      const value = Redacted.make(agentAssertionFromSignature(claims, signBytes(key, agentAssertionPayload(claims))))
+      if (slot !== undefined) {
+        if (cache!.size >= HEADER_CACHE_SIZE) cache!.clear()
+        cache!.set(slot, { key, second, header: value })
+      }
+      return value
+    }
+
+    const agentAssertion = (identity: SigningIdentity, target: AssertionTarget) =>
+      identity.agentRuntimeId !== target.agentRuntimeId
+        ? Effect.fail(new BindingMismatchError({ field: "runtime", expected: identity.agentRuntimeId, actual: target.agentRuntimeId }))
+        : Effect.map(now, (millis) => header(identity.key, target, millis))
+
+    return {
+      generate: Effect.sync(() => new AgentKey(generateKey())),
+      parse,
+      agentAssertion,
+      signTaskRegistration: (identity) =>
+        Effect.map(now, (millis) => {
+          const timestamp = formatTimestamp(millis)
+          const signature = signBytes(identity.key, taskRegistrationPayload(identity.agentRuntimeId, timestamp))
+          return { timestamp, signature: encodeBase64(signature) }
+        }),
+      openTaskId: (key, encrypted) =>
+        Either.match(openSealedTaskId(encrypted, key[material]), {
+          onLeft: (failure) => Effect.fail(new DecryptError({ reason: failure.reason })),
+          onRight: (id) => Effect.succeed(TaskId.make(id))
+        })
+    }
+  })
+
+/** The default signer: @noble/curves, with the per-second header cache. */
+export const layer: Layer.Layer<AssertionSigner> = Layer.effect(AssertionSigner, make())
+
+/** A signer on node:crypto (byte-identical output), for gateways that sign many headers. */
+export const layerNodeCrypto: Layer.Layer<AssertionSigner> = Layer.effect(AssertionSigner, make({ implementation: "node-crypto" }))

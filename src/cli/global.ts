@@ -1,22 +1,6 @@
-/**
- * The options every command accepts, their environment defaults, and how their values become the
- * library's settings. Environment values come through `Config`, never `process.env`.
- */
+/** The options every command accepts (their defaults are applied in `settings.ts`). */
 import * as Options from "@effect/cli/Options"
-import * as Config from "effect/Config"
-import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import * as os from "node:os"
-import * as path from "node:path"
-import * as Settings from "../Config.js"
-
-/** Parsed global options. */
-export interface Global {
-  readonly codexHome: Option.Option<string>
-  readonly baseUrl: Option.Option<string>
-  readonly trustHost: ReadonlyArray<string>
-  readonly json: boolean
-}
+export { type Global, resolve, type Resolved } from "./settings.js"
 
 /** `--codex-home`, `--base-url`, `--trust-host` (repeatable) and `--json`. */
 export const options = {
@@ -35,31 +19,3 @@ export const options = {
   json: Options.boolean("json").pipe(Options.withDescription("print one JSON object on stdout"))
 }
 
-/** What a command runs with. */
-export interface Resolved {
-  readonly codexHome: string
-  readonly settings: Settings.Settings
-  readonly json: boolean
-}
-
-/** Applies the environment defaults. */
-export const resolve = (global: Global) =>
-  Effect.gen(function*() {
-    const envHome = yield* Config.option(Config.string("CODEX_HOME"))
-    const envBase = yield* Config.option(Config.string("CHATGPT_BASE_URL"))
-    const envHosts = yield* Config.string("AGENT_IDENTITY_TRUSTED_HOSTS").pipe(Config.withDefault(""))
-    const codexHome = Option.getOrElse(
-      Option.orElse(global.codexHome, () => Option.filter(envHome, (h) => h.length > 0)),
-      () => path.join(os.homedir(), ".codex")
-    )
-    const baseUrl = Option.getOrElse(
-      Option.orElse(global.baseUrl, () => Option.filter(envBase, (b) => b.length > 0)),
-      () => Settings.DEFAULT_BASE_URL
-    )
-    const trustedHosts = [...global.trustHost, ...envHosts.split(",")].map((h) => h.trim()).filter((h) => h.length > 0)
-    return {
-      codexHome: path.resolve(codexHome),
-      settings: Settings.make({ baseUrl, trustedHosts, mode: "enabled" }),
-      json: global.json
-    } satisfies Resolved
-  })

@@ -8,43 +8,24 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as Cause from "effect/Cause"
-import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
-import * as Option from "effect/Option"
 import { VERSION } from "../Config.js"
 import { app } from "./app.js"
+import { logging, oneLine, printError } from "./logging.js"
 
 const environment = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
-
-const logging = Layer.unwrapEffect(
-  Effect.map(
-    Config.option(Config.logLevel("AGENT_IDENTITY_LOG_LEVEL")),
-    (level) =>
-      Layer.merge(
-        Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)),
-        Logger.minimumLogLevel(Option.getOrElse(level, () => LogLevel.None))
-      )
-  )
-).pipe(Layer.orDie)
-
-/** One line, whatever the message holds. */
-const oneLine = (text: string) => text.replace(/\s*[\r\n]+\s*/g, " ").trim()
 
 /** The exit code of a finished run; prints the one error line. */
 export const exitCode = (exit: Exit.Exit<unknown, unknown>, interrupted: boolean): number => {
   if (Exit.isSuccess(exit)) return 0
   const failure = Cause.failureOption(exit.cause)
-  if (Option.isSome(failure)) {
+  if (failure._tag === "Some") {
     const error = failure.value
     if (ValidationError.isValidationError(error)) return ValidationError.isHelpRequested(error) ? 0 : 2
-    const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "Error"
-    const message = error instanceof Error ? error.message : String(error)
-    process.stderr.write(`error: ${tag}: ${oneLine(message)}\n`)
+    printError(error)
     return 1
   }
   if (Cause.isInterruptedOnly(exit.cause)) return interrupted ? 0 : 1

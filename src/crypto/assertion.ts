@@ -59,11 +59,13 @@ const envelopeJson = (claims: AgentAssertionClaims, signatureBase64: string): st
     timestamp: claims.timestamp
   })
 
+/** The header value for claims and their 64-byte signature (made by any Ed25519 implementation). */
+export const agentAssertionFromSignature = (claims: AgentAssertionClaims, signature: Uint8Array): string =>
+  AGENT_ASSERTION_PREFIX + encodeBase64Url(utf8.encode(envelopeJson(claims, encodeBase64(signature))))
+
 /** The header value `AgentAssertion <token>` for the given claims, signed with `key`. */
-export const buildAgentAssertion = (key: Pick<Ed25519Key, "seed">, claims: AgentAssertionClaims): string => {
-  const signature = encodeBase64(sign(key, agentAssertionPayload(claims)))
-  return AGENT_ASSERTION_PREFIX + encodeBase64Url(utf8.encode(envelopeJson(claims, signature)))
-}
+export const buildAgentAssertion = (key: Pick<Ed25519Key, "seed">, claims: AgentAssertionClaims): string =>
+  agentAssertionFromSignature(claims, sign(key, agentAssertionPayload(claims)))
 
 const ENVELOPE_KEYS = ["agent_runtime_id", "signature", "task_id", "timestamp"] as const
 

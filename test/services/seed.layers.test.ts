@@ -37,7 +37,7 @@ const trusted = { baseUrl: "https://chatgpt.com/backend-api" }
 describe("AssertionSigner (seed tests 1, 2)", () => {
   it.effect("1: the header is a signed AgentAssertion over runtime, task and timestamp", () =>
     Effect.gen(function*() {
-      const signer = yield* AssertionSigner.make
+      const signer = yield* AssertionSigner.make()
       const key = yield* signer.parse(Redacted.make(KEY7))
       const header = Redacted.value(yield* signer.agentAssertion(
         { agentRuntimeId: "agent-123", key },
@@ -57,7 +57,7 @@ describe("AssertionSigner (seed tests 1, 2)", () => {
 
   it.effect("2: a runtime mismatch is refused with Codex's message", () =>
     Effect.gen(function*() {
-      const signer = yield* AssertionSigner.make
+      const signer = yield* AssertionSigner.make()
       const key = yield* signer.parse(Redacted.make(KEY7))
       const error = yield* Effect.flip(signer.agentAssertion(
         { agentRuntimeId: "agent-123", key },
@@ -69,7 +69,7 @@ describe("AssertionSigner (seed tests 1, 2)", () => {
 
   it.effect("parses a key once and keeps it", () =>
     Effect.gen(function*() {
-      const signer = yield* AssertionSigner.make
+      const signer = yield* AssertionSigner.make()
       const a = yield* signer.parse(Redacted.make(KEY7))
       const b = yield* signer.parse(Redacted.make(KEY7))
       expect(a).toBe(b)

@@ -1,0 +1,54 @@
+/**
+ * The fast path of `header` and `status`, the commands a script calls before each request: with only
+ * the plain global options, they run without loading @effect/cli's parser. Anything else (`--help`,
+ * `--opt=value`, an unknown option) returns false and the full CLI handles it, so behaviour is the same.
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import { logging, oneLine, printError } from "./logging.js"
+import * as Offline from "./offline.js"
+import { type Global, resolve } from "./settings.js"
+
+const VALUED = new Set(["--codex-home", "--base-url", "--trust-host"])
+
+/** The global options of `args`, when they are all plain; None otherwise. */
+export const parsePlain = (args: ReadonlyArray<string>): Option.Option<Global> => {
+  let codexHome = Option.none<string>()
+  let baseUrl = Option.none<string>()
+  const trustHost: Array<string> = []
+  let json = false
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (arg === "--json") {
+      if (json) return Option.none()
+      json = true
+      continue
+    }
+    const value = args[i + 1]
+    if (!VALUED.has(arg) || value === undefined || value.startsWith("-")) return Option.none()
+    i++
+    if (arg === "--trust-host") trustHost.push(value)
+    else if (arg === "--codex-home" && Option.isNone(codexHome)) codexHome = Option.some(value)
+    else if (arg === "--base-url" && Option.isNone(baseUrl)) baseUrl = Option.some(value)
+    else return Option.none()
+  }
+  return Option.some({ codexHome, baseUrl, trustHost, json })
+}
+
+/** Runs `header` or `status` directly when `argv` allows; false when the full CLI must handle it. */
+export const runFast = async (argv: ReadonlyArray<string>): Promise<boolean> => {
+  const [command, ...rest] = argv.slice(2)
+  if (command !== "header" && command !== "status") return false
+  const global = parsePlain(rest)
+  if (Option.isNone(global)) return false
+  const run = command === "header" ? Offline.header : Offline.status
+  const exit = await Effect.runPromiseExit(Effect.flatMap(resolve(global.value), run).pipe(Effect.provide(logging)))
+  if (Exit.isSuccess(exit)) return true
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isSome(failure)) printError(failure.value)
+  else process.stderr.write(`error: Defect: ${oneLine(String(Cause.squash(exit.cause)))}\n`)
+  process.exitCode = 1
+  return true
+}
