@@ -119,7 +119,7 @@ const nodeCryptoSigner = (): ((key: AgentKey, message: Uint8Array) => Uint8Array
       })
       keyObjects.set(key, keyObject)
     }
-    return new Uint8Array(nodeSign(null, message, keyObject))
+    return nodeSign(null, message, keyObject)
   }
 }
 

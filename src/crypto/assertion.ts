@@ -3,7 +3,7 @@
  * compact JSON envelope whose keys are in byte order, signed over `{runtime}:{task}:{timestamp}`.
  */
 import * as Either from "effect/Either"
-import { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from "./base64.js"
+import { decodeBase64, decodeBase64Url, encodeBase64 } from "./base64.js"
 import { type Ed25519Key, sign, verify } from "./ed25519.js"
 import { type CryptoFailure, fail } from "./failure.js"
 import { parseTimestamp } from "./time.js"
@@ -61,7 +61,7 @@ const envelopeJson = (claims: AgentAssertionClaims, signatureBase64: string): st
 
 /** The header value for claims and their 64-byte signature (made by any Ed25519 implementation). */
 export const agentAssertionFromSignature = (claims: AgentAssertionClaims, signature: Uint8Array): string =>
-  AGENT_ASSERTION_PREFIX + encodeBase64Url(utf8.encode(envelopeJson(claims, encodeBase64(signature))))
+  AGENT_ASSERTION_PREFIX + Buffer.from(envelopeJson(claims, encodeBase64(signature)), "utf8").toString("base64url")
 
 /** The header value `AgentAssertion <token>` for the given claims, signed with `key`. */
 export const buildAgentAssertion = (key: Pick<Ed25519Key, "seed">, claims: AgentAssertionClaims): string =>

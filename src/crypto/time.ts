@@ -9,8 +9,19 @@ import { type CryptoFailure, fail } from "./failure.js"
 
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/
 
+let lastSecond = Number.NaN
+let lastText = ""
+
 /** `YYYY-MM-DDTHH:MM:SSZ` for an epoch time in milliseconds, the fraction truncated. */
-export const formatTimestamp = (epochMillis: number): string => new Date(epochMillis).toISOString().slice(0, 19) + "Z"
+export const formatTimestamp = (epochMillis: number): string => {
+  // Headers are signed many times a second: format each second once.
+  const second = Math.floor(epochMillis / 1000)
+  if (second !== lastSecond) {
+    lastText = new Date(second * 1000).toISOString().slice(0, 19) + "Z"
+    lastSecond = second
+  }
+  return lastText
+}
 
 /** Parses a strict Codex timestamp to epoch seconds; rejects fractions, offsets and impossible dates. */
 export const parseTimestamp = (text: string): Either.Either<number, CryptoFailure> => {
