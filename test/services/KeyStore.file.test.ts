@@ -88,13 +88,13 @@ describe("KeyStore.layerFile", () => {
   it.live("never writes a file it cannot parse (after retrying briefly, as Codex may be mid-write)", () =>
     Effect.gen(function*() {
       const home = tempHome()
-      for (const broken of ["{ \"tokens\": ", "[]", "\uFEFF{}", "", "{\"tokens\": {\"access_token\": 5}}"]) {
+      for (const broken of ["{ \"tokens\": ", "[]", "\uFEFF{}", "", "{\"tokens\": {\"access_token\": 987654321}}"]) {
         fs.writeFileSync(authPath(home), broken)
         const before = fs.readFileSync(authPath(home))
         const store = yield* fileStore(home)
         const error = yield* Effect.flip(store.saveIdentity(record))
         expect(error._tag === "KeyStoreError" && error.reason).toBe("Unparseable")
-        expect(error.message).not.toContain("5")
+        expect(error.message).not.toContain("987654321")
         expect(fs.readFileSync(authPath(home)).equals(before)).toBe(true)
         expect(tempFiles(home)).toEqual([])
       }
