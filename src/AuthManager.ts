@@ -42,6 +42,11 @@ export interface Service {
   readonly authorizationHeader: Effect.Effect<Option.Option<Identity.AuthorizationHeader>, AuthError>
   /** `authorizationHeader`, falling back to `Bearer <access token>` (a failure is logged as a warning). */
   readonly authorizationHeaderOrBearer: Effect.Effect<Option.Option<Identity.AuthorizationHeader>>
+  /**
+   * Replaces a task the backend rejected (e.g. a 401 to its AgentAssertion) with a newly registered one.
+   * If the stored task is already another one (renewed meanwhile, by us or another process), that one is returned.
+   */
+  readonly renewTask: (rejected: Identity.AgentTask) => Effect.Effect<Identity.AgentTask & { readonly reused: boolean }, AuthError>
   /** Whether the stored identity (valid for the current binding) has the task's runtime id. */
   readonly taskMatchesCurrentIdentity: (task: Pick<Identity.AgentTask, "agentRuntimeId">) => Effect.Effect<boolean>
   /** Removes the stored identity; true when there was one. */
@@ -140,6 +145,22 @@ export const make = Effect.gen(function*() {
     return yield* store.exclusive(ensureTaskLocked)
   }).pipe(Effect.withSpan("AuthManager.ensureTask"))
 
+  const renewTask: Service["renewTask"] = (rejected) =>
+    Effect.gen(function*() {
+      yield* requireEnabled
+      return yield* store.exclusive(Effect.gen(function*() {
+        const { accessToken, identity } = yield* ensureIdentityLocked
+        const stored = identity.backgroundTaskId
+        if (Option.isSome(stored) && (stored.value !== rejected.taskId || identity.agentRuntimeId !== rejected.agentRuntimeId)) {
+          return { agentRuntimeId: identity.agentRuntimeId, taskId: stored.value, reused: true }
+        }
+        const taskId = yield* tasks.register({ accessToken, identity })
+        yield* store.saveIdentity(Identity.recordOf({ ...identity, backgroundTaskId: Option.some(taskId) }))
+        yield* Effect.logInfo(`replaced rejected agent task ${rejected.taskId} with ${taskId}`)
+        return { agentRuntimeId: identity.agentRuntimeId, taskId, reused: false }
+      }))
+    }).pipe(Effect.withSpan("AuthManager.renewTask"))
+
   const taskMatchesCurrentIdentity: Service["taskMatchesCurrentIdentity"] = (task) =>
     config.mode === "disabled"
       ? Effect.succeed(false)
@@ -152,6 +173,7 @@ export const make = Effect.gen(function*() {
     binding: Effect.flatMap(store.read, offline.bindingOf),
     ensureIdentity,
     ensureTask,
+    renewTask,
     authorizationHeader: offline.authorizationHeader,
     authorizationHeaderOrBearer: offline.authorizationHeaderOrBearer,
     taskMatchesCurrentIdentity,

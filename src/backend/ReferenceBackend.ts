@@ -82,6 +82,8 @@ export interface Service {
   readonly calls: Effect.Effect<Readonly<Record<Endpoint, number>>>
   /** Requests that were refused, with why (for tests). */
   readonly rejections: Effect.Effect<ReadonlyArray<{ readonly endpoint: Endpoint; readonly status: number; readonly reason: string }>>
+  /** Revokes a task: its assertions are refused from now on. */
+  readonly revokeTask: (taskId: string) => Effect.Effect<boolean>
   readonly agentCount: Effect.Effect<number>
   readonly taskCount: Effect.Effect<number>
 }
@@ -252,6 +254,7 @@ export const make = (options: Options = {}) =>
       calls: Effect.sync(() => ({ ...counts })),
       rejections: Effect.sync(() => [...rejections]),
       requests: Effect.sync(() => [...requests]),
+      revokeTask: (taskId) => Effect.sync(() => tasks.delete(taskId)),
       agentCount: Effect.sync(() => agents.size),
       taskCount: Effect.sync(() => tasks.size)
     }

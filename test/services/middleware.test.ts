@@ -72,8 +72,10 @@ describe("HttpClient middleware", () => {
           background_task_id: "task-123"
         }
       }
+      // The local backend does not know this agent and answers 401; renewing the task would go to the
+      // configured base (chatgpt.com), which tests never contact.
       yield* whoami(baseUrl).pipe(
-        Effect.provide(HttpMiddleware.layer()),
+        Effect.provide(HttpMiddleware.layer({ renewRejectedTask: false })),
         Effect.provide(liveAuthLayer({ baseUrl: "https://chatgpt.com/backend-api", document: stored, settings: { trustedHosts: [] } }))
       )
       const call = (yield* backend.requests).find((r) => r.endpoint === "whoami")!
