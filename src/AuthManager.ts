@@ -13,6 +13,7 @@ import { AssertionSigner } from "./AssertionSigner.js"
 import { AgentIdentityConfig } from "./Config.js"
 import { formatTimestamp } from "./crypto/time.js"
 import type { AuthState } from "./Domain/AuthDocument.js"
+import type { TaskId } from "./Domain/Ids.js"
 import {
   AgentIdentityDisabledError,
   type AuthError,
@@ -98,7 +99,8 @@ export const make = Effect.gen(function*() {
       registeredAt: formatTimestamp(yield* Effect.clockWith((c) => c.currentTimeMillis)),
       backgroundTaskId: Option.none(),
       key,
-      publicKeySsh: key.publicKeySsh
+      publicKeySsh: key.publicKeySsh,
+      source: "record"
     }
     yield* store.saveIdentity(Identity.recordOf(identity))
     yield* Effect.logInfo(`registered agent identity ${agentRuntimeId}`)
@@ -111,6 +113,12 @@ export const make = Effect.gen(function*() {
     if (Option.isSome(fast)) return { ...fast.value, reused: true }
     return (yield* store.exclusive(ensureIdentityLocked)).identity
   }).pipe(Effect.withSpan("AuthManager.ensureIdentity"))
+
+  /** Stores a task: in auth.json for a record, in the process for a JWT identity (the JWT is not ours to edit). */
+  const keepTask = (identity: Identity.AgentIdentity, taskId: TaskId) =>
+    identity.source === "jwt"
+      ? offline.setProcessTask(identity.agentRuntimeId, taskId)
+      : store.saveIdentity(Identity.recordOf({ ...identity, backgroundTaskId: Option.some(taskId) }))
 
   /** At most two registrations: a second one only when the identity changed under the first (D.6.4). */
   const ensureTaskLocked = Effect.gen(function*() {
@@ -125,7 +133,7 @@ export const make = Effect.gen(function*() {
       // Persist only if the stored identity is still the one the task was registered for.
       const current = yield* offline.usable
       if (Option.isSome(current) && current.value.agentRuntimeId === identity.agentRuntimeId) {
-        yield* store.saveIdentity(Identity.recordOf({ ...current.value, backgroundTaskId: Option.some(taskId) }))
+        yield* keepTask(current.value, taskId)
         yield* Effect.logInfo(`registered agent task for ${identity.agentRuntimeId}`)
         return { agentRuntimeId: identity.agentRuntimeId, taskId, reused: false }
       }
@@ -155,7 +163,7 @@ export const make = Effect.gen(function*() {
           return { agentRuntimeId: identity.agentRuntimeId, taskId: stored.value, reused: true }
         }
         const taskId = yield* tasks.register({ accessToken, identity })
-        yield* store.saveIdentity(Identity.recordOf({ ...identity, backgroundTaskId: Option.some(taskId) }))
+        yield* keepTask(identity, taskId)
         yield* Effect.logInfo(`replaced rejected agent task ${rejected.taskId} with ${taskId}`)
         return { agentRuntimeId: identity.agentRuntimeId, taskId, reused: false }
       }))

@@ -169,6 +169,15 @@ export class AssertionRejectedError extends Schema.TaggedError<AssertionRejected
   }
 }
 
+/** An Agent Identity JWT that cannot be decoded or verified. */
+export class AgentIdentityJwtError extends Schema.TaggedError<AgentIdentityJwtError>()("AgentIdentityJwtError", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return this.reason
+  }
+}
+
 /** Every error the library's services can fail with. */
 export type AuthError =
   | InvalidKeyError
@@ -183,6 +192,7 @@ export type AuthError =
   | ForeignIdentityFormatError
   | RuntimeIdError
   | AgentIdentityDisabledError
+  | AgentIdentityJwtError
 
 /** The schema of the union, for encoding errors (e.g. `--json` output). */
 export const AuthError = Schema.Union(
@@ -197,5 +207,6 @@ export const AuthError = Schema.Union(
   KeyStoreError,
   ForeignIdentityFormatError,
   RuntimeIdError,
-  AgentIdentityDisabledError
+  AgentIdentityDisabledError,
+  AgentIdentityJwtError
 )

@@ -12,9 +12,13 @@ import * as Redacted from "effect/Redacted"
 import { type AgentKey, AssertionSigner } from "./AssertionSigner.js"
 import { AgentIdentityConfig } from "./Config.js"
 import type { AgentIdentityRecord, AuthState, Login } from "./Domain/AuthDocument.js"
-import type { AgentRuntimeId, TaskId } from "./Domain/Ids.js"
+import type { TaskId } from "./Domain/Ids.js"
+import { decodeUnverified } from "./Domain/IdentityJwt.js"
+import { formatTimestamp } from "./crypto/time.js"
+import { AgentRuntimeId } from "./Domain/Ids.js"
 import {
   type AuthError,
+  BindingMismatchError,
   ForeignIdentityFormatError,
   type InvalidKeyError,
   type KeyStoreError,
@@ -42,6 +46,8 @@ export interface AgentIdentity {
   readonly key: AgentKey
   /** `ssh-ed25519 …`. */
   readonly publicKeySsh: string
+  /** Where it is stored: the seed-era record, or an Agent Identity JWT (whose tasks live in the process). */
+  readonly source: "record" | "jwt"
 }
 
 /** A registered background task. */
@@ -115,8 +121,13 @@ export const recordOf = (identity: AgentIdentity): AgentIdentityRecord => ({
 export interface Service {
   /** The binding of a reading of auth.json. */
   readonly bindingOf: (state: AuthState) => Either.Either<Binding, LoginUnavailableError>
-  /** What the stored slot means for the binding; a foreign form is an error. */
-  readonly classify: (state: AuthState, binding: Binding) => Effect.Effect<Classified, ForeignIdentityFormatError>
+  /** What the stored slot means for the binding; a foreign form is an error, and so is an unusable JWT. */
+  readonly classify: (
+    state: AuthState,
+    binding: Binding
+  ) => Effect.Effect<Classified, ForeignIdentityFormatError | BindingMismatchError | InvalidKeyError>
+  /** Keeps the task of a JWT identity for the life of this process (it cannot be written into the JWT). */
+  readonly setProcessTask: (agentRuntimeId: string, taskId: TaskId) => Effect.Effect<void>
   /** The stored identity usable for the current binding, if any (reads auth.json, no lock). */
   readonly usable: Effect.Effect<Option.Option<AgentIdentity>, AuthError>
   readonly authorizationHeader: Effect.Effect<Option.Option<AuthorizationHeader>, AuthError>
@@ -136,10 +147,41 @@ export const make = Effect.gen(function*() {
   const trusted = isTrustedBaseUrl(config.baseUrl, config.trustedHosts)
   const resolve = (state: AuthState) => bindingOf(state.login, config.forcedWorkspaceId)
 
+  const processTasks = new Map<string, TaskId>()
+
+  /** A JWT identity: used when it is for this workspace and user; never deleted or replaced here. */
+  const classifyJwt = (jwt: Redacted.Redacted<string>, binding: Binding) =>
+    Effect.gen(function*() {
+      const claims = yield* Either.mapLeft(
+        decodeUnverified(Redacted.value(jwt)),
+        () => new ForeignIdentityFormatError({ form: "an Agent Identity JWT that does not decode" })
+      )
+      if (claims.account_id !== binding.accountId) return { _tag: "Missing" } as Classified
+      if (Option.isSome(binding.userId) && claims.chatgpt_user_id !== binding.userId.value) {
+        return yield* new BindingMismatchError({ field: "user", expected: binding.userId.value, actual: claims.chatgpt_user_id })
+      }
+      const key = yield* signer.parse(claims.agent_private_key)
+      const agentRuntimeId = AgentRuntimeId.make(claims.agent_runtime_id)
+      return {
+        _tag: "Usable",
+        identity: {
+          agentRuntimeId,
+          workspaceId: claims.account_id,
+          userId: Option.some(claims.chatgpt_user_id),
+          registeredAt: formatTimestamp(claims.iat * 1000),
+          backgroundTaskId: Option.fromNullable(processTasks.get(agentRuntimeId)),
+          key,
+          publicKeySsh: key.publicKeySsh,
+          source: "jwt"
+        }
+      } as Classified
+    })
+
   const classify: Service["classify"] = (state, binding) => {
     const slot = state.identity
     if (slot._tag === "Absent") return Effect.succeed({ _tag: "Missing" })
     if (slot._tag === "Foreign") return Effect.fail(new ForeignIdentityFormatError({ form: slot.form }))
+    if (slot._tag === "Jwt") return classifyJwt(slot.jwt, binding)
     const record = slot.record
     // A record for another workspace is invisible, not deleted (D.3 step 1).
     if (record.workspace_id !== binding.accountId) return Effect.succeed({ _tag: "Missing" })
@@ -155,7 +197,8 @@ export const make = Effect.gen(function*() {
               registeredAt: record.registered_at,
               backgroundTaskId: Option.fromNullable(record.background_task_id),
               key,
-              publicKeySsh: key.publicKeySsh
+              publicKeySsh: key.publicKeySsh,
+              source: "record"
             }
           }
           : { _tag: "Stale", why: "stored agent identity binding no longer matches current auth", error: Option.none() }
@@ -212,6 +255,16 @@ export const make = Effect.gen(function*() {
   const status: Service["status"] = Effect.gen(function*() {
     const state = yield* store.read
     const slot = state.identity
+    if (slot._tag === "Jwt") {
+      const claims = decodeUnverified(Redacted.value(slot.jwt))
+      const identity = Either.isLeft(claims) ? Option.none() : Option.some({
+        agentRuntimeId: claims.right.agent_runtime_id,
+        publicKeySsh: yield* signer.parse(claims.right.agent_private_key).pipe(Effect.map((key) => key.publicKeySsh), Effect.option),
+        registeredAt: formatTimestamp(claims.right.iat * 1000),
+        backgroundTaskId: Option.fromNullable(processTasks.get(claims.right.agent_runtime_id) as string | undefined)
+      })
+      return { binding: Either.getRight(resolve(state)), identity }
+    }
     const identity = slot._tag === "Record"
       ? Option.some({
         agentRuntimeId: slot.record.agent_runtime_id,
@@ -226,6 +279,7 @@ export const make = Effect.gen(function*() {
   return Identity.of({
     bindingOf: resolve,
     classify,
+    setProcessTask: (agentRuntimeId, taskId) => Effect.sync(() => void processTasks.set(agentRuntimeId, taskId)),
     usable,
     authorizationHeader,
     authorizationHeaderOrBearer,

@@ -12,6 +12,7 @@ import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as path from "node:path"
 import {
@@ -21,7 +22,8 @@ import {
   emptyState,
   mergeRecord,
   readState,
-  withIdentity
+  withIdentity,
+  withIdentityJwt
 } from "./Domain/AuthDocument.js"
 import { ForeignIdentityFormatError, KeyStoreError } from "./Errors.js"
 import * as AuthFile from "./internal/authFile.js"
@@ -38,6 +40,8 @@ export interface Service {
   readonly saveIdentity: (
     record: AgentIdentityRecord
   ) => Effect.Effect<void, KeyStoreError | ForeignIdentityFormatError>
+  /** Puts an Agent Identity JWT in the slot, replacing whatever was there (an explicit import). */
+  readonly saveIdentityJwt: (jwt: Redacted.Redacted<string>) => Effect.Effect<void, KeyStoreError>
   /** Removes whatever the slot holds; true when something was removed. */
   readonly removeIdentity: Effect.Effect<boolean, KeyStoreError>
   /**
@@ -87,10 +91,21 @@ const fromBackend = (backend: Backend): Effect.Effect<Service> =>
           const current = Option.getOrElse(doc, (): AuthDocument => ({}))
           const state = readState(current)
           if (Either.isLeft(state)) return Either.left(unparseable(backend.location, state.left))
-          if (state.right.identity._tag === "Foreign") {
-            return Either.left(new ForeignIdentityFormatError({ form: state.right.identity.form }))
+          const slot = state.right.identity
+          if (slot._tag === "Foreign" || slot._tag === "Jwt") {
+            return Either.left(new ForeignIdentityFormatError({ form: slot._tag === "Jwt" ? "an Agent Identity JWT" : slot.form }))
           }
           return Either.right(Option.some(withIdentity(current, mergeRecord(state.right.identity, record))))
+        })
+      ).pipe(Effect.asVoid)
+
+    const saveIdentityJwt = (jwt: Redacted.Redacted<string>) =>
+      exclusive(
+        backend.modify<KeyStoreError>((doc) => {
+          const current = Option.getOrElse(doc, (): AuthDocument => ({}))
+          return Either.isLeft(readState(current))
+            ? Either.left(unparseable(backend.location, "auth.json cannot be read"))
+            : Either.right(Option.some(withIdentityJwt(current, jwt)))
         })
       ).pipe(Effect.asVoid)
 
@@ -102,7 +117,7 @@ const fromBackend = (backend: Backend): Effect.Effect<Service> =>
       )
     )
 
-    return { read, saveIdentity, removeIdentity, exclusive }
+    return { read, saveIdentity, saveIdentityJwt, removeIdentity, exclusive }
   })
 
 /** Options of the file store. */

@@ -2,6 +2,7 @@
  * effect-agent-identity: Codex-compatible ChatGPT agent identity for Effect applications.
  * Each service is a namespace: `KeyStore.KeyStore` (the tag), `KeyStore.layerFile(…)`, and so on.
  */
+export * as AgentIdentityJwt from "./AgentIdentityJwt.js"
 export * as AgentRegistry from "./AgentRegistry.js"
 export * as AssertionSigner from "./AssertionSigner.js"
 export * as AuthManager from "./AuthManager.js"

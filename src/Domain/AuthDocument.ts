@@ -51,6 +51,8 @@ export type Login =
 export type IdentitySlot =
   | { readonly _tag: "Absent" }
   | { readonly _tag: "Record"; readonly record: AgentIdentityRecord }
+  /** A later Codex's form: an Agent Identity JWT (read, never overwritten silently). */
+  | { readonly _tag: "Jwt"; readonly jwt: Redacted.Redacted<string> }
   | { readonly _tag: "Foreign"; readonly form: string }
 
 /** One consistent reading of auth.json. */
@@ -124,7 +126,7 @@ const readLogin = (doc: AuthDocument): Either.Either<Login, string> => {
 
 const readIdentity = (value: unknown): IdentitySlot => {
   if (value === undefined || value === null) return { _tag: "Absent" }
-  if (typeof value === "string") return { _tag: "Foreign", form: "JWT string" }
+  if (typeof value === "string") return { _tag: "Jwt", jwt: Redacted.make(value) }
   const record = decodeRecord(value)
   return Either.isRight(record) ? { _tag: "Record", record: record.right } : { _tag: "Foreign", form: "unrecognised record" }
 }
@@ -185,16 +187,24 @@ export const mergeRecord = (existing: IdentitySlot, next: AgentIdentityRecord): 
     ? { ...next, background_task_id: existing.record.background_task_id }
     : next
 
-/** The document with its `agent_identity` slot replaced (or removed), every other key kept in place. */
-export const withIdentity = (doc: AuthDocument, record: AgentIdentityRecord | undefined): AuthDocument => {
+/** The document with its `agent_identity` slot set to `value` (or removed), every other key kept in place. */
+const withSlot = (doc: AuthDocument, value: unknown): AuthDocument => {
   const out: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(doc)) {
-    if (key !== "agent_identity") out[key] = value
-    else if (record !== undefined) out[key] = encodeRecord(record)
+  for (const [key, current] of Object.entries(doc)) {
+    if (key !== "agent_identity") out[key] = current
+    else if (value !== undefined) out[key] = value
   }
-  if (record !== undefined && !("agent_identity" in doc)) out["agent_identity"] = encodeRecord(record)
+  if (value !== undefined && !("agent_identity" in doc)) out["agent_identity"] = value
   return out
 }
+
+/** The document with its `agent_identity` record replaced (or removed), every other key kept in place. */
+export const withIdentity = (doc: AuthDocument, record: AgentIdentityRecord | undefined): AuthDocument =>
+  withSlot(doc, record === undefined ? undefined : encodeRecord(record))
+
+/** The document with an Agent Identity JWT in its `agent_identity` slot (the later Codex form). */
+export const withIdentityJwt = (doc: AuthDocument, jwt: Redacted.Redacted<string>): AuthDocument =>
+  withSlot(doc, Redacted.value(jwt))
 
 /** auth.json text exactly as serde's `to_string_pretty` writes it: 2-space indent, no trailing newline. */
 export const formatAuthDocument = (doc: AuthDocument): string => JSON.stringify(doc, null, 2)

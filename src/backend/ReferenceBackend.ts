@@ -15,9 +15,11 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { exportJWK, generateKeyPair, SignJWT } from "jose"
+import { AUDIENCE, ISSUER } from "../Domain/IdentityJwt.js"
 import { verifyTaskRegistration } from "../crypto/assertion.js"
 import { encodeBase64Url } from "../crypto/base64.js"
-import { parseSshPublicKey } from "../crypto/ed25519.js"
+import { encodePrivateKeyBase64, generateKey, parseSshPublicKey } from "../crypto/ed25519.js"
 import { sealTaskId } from "../crypto/sealedBox.js"
 import { isRequestId, parseTimestamp, withinSkew } from "../crypto/time.js"
 import type { AuthDocument } from "../Domain/AuthDocument.js"
@@ -26,7 +28,7 @@ import { chatgptAuthDocument } from "../testing/fixtures.js"
 import * as AssertionVerifier from "./AssertionVerifier.js"
 
 /** The endpoints, for counters and fault injection. */
-export type Endpoint = "biscuit" | "register" | "task" | "whoami"
+export type Endpoint = "biscuit" | "register" | "task" | "whoami" | "jwks"
 
 /** Backend options. */
 export interface Options {
@@ -82,6 +84,15 @@ export interface Service {
   readonly calls: Effect.Effect<Readonly<Record<Endpoint, number>>>
   /** Requests that were refused, with why (for tests). */
   readonly rejections: Effect.Effect<ReadonlyArray<{ readonly endpoint: Endpoint; readonly status: number; readonly reason: string }>>
+  /**
+   * Issues an Agent Identity JWT (RS256, signed with the backend's key, `kid` in its JWKS) for a new
+   * agent with a fresh Ed25519 key, registered here so that its assertions verify.
+   */
+  readonly issueIdentityJwt: (options: {
+    readonly accountId: string
+    readonly userId: string
+    readonly ttlSeconds?: number
+  }) => Effect.Effect<string>
   /** Revokes a task: its assertions are refused from now on. */
   readonly revokeTask: (taskId: string) => Effect.Effect<boolean>
   readonly agentCount: Effect.Effect<number>
@@ -109,7 +120,7 @@ export const make = (options: Options = {}) =>
     const biscuits = new Map<string, Biscuit>()
     const agents = new Map<string, Agent>()
     const tasks = new Map<string, string>()
-    const counts: Record<Endpoint, number> = { biscuit: 0, register: 0, task: 0, whoami: 0 }
+    const counts: Record<Endpoint, number> = { biscuit: 0, register: 0, task: 0, whoami: 0, jwks: 0 }
     const rejections: Array<{ endpoint: Endpoint; status: number; reason: string }> = []
     const requests: Array<RecordedRequest> = []
 
@@ -234,6 +245,52 @@ export const make = (options: Options = {}) =>
         return chatgptAuthDocument({ accountId, userId, accessToken, refreshToken: randomId("rt_"), lastRefresh: new Date().toISOString() })
       })
 
+    // The identity-JWT signing key, made on first use (RSA key generation takes a moment).
+    const signingKey = Effect.runSync(Effect.cached(Effect.promise(async () => {
+      const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true })
+      const kid = randomId("kid_")
+      return { privateKey, kid, jwk: { ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" } }
+    })))
+
+    const issueIdentityJwt: Service["issueIdentityJwt"] = (options) =>
+      Effect.gen(function*() {
+        const { kid, privateKey } = yield* signingKey
+        const key = generateKey()
+        const id = randomId("agent_")
+        agents.set(id, { publicKey: key.publicKey, login: { accountId: options.accountId, userId: options.userId } })
+        const now = Math.floor((yield* Effect.clockWith((c) => c.currentTimeMillis)) / 1000)
+        return yield* Effect.promise(() =>
+          new SignJWT({
+            agent_runtime_id: id,
+            agent_private_key: encodePrivateKeyBase64(key),
+            account_id: options.accountId,
+            chatgpt_user_id: options.userId,
+            email: `${options.userId}@example.test`,
+            plan_type: "plus",
+            chatgpt_account_is_fedramp: false
+          })
+            .setProtectedHeader({ alg: "RS256", kid, typ: "JWT" })
+            .setIssuer(ISSUER)
+            .setAudience(AUDIENCE)
+            .setIssuedAt(now)
+            .setExpirationTime(now + (options.ttlSeconds ?? 30 * 24 * 3600))
+            .sign(privateKey)
+        )
+      })
+
+    const jwks = endpoint("jwks", () => Effect.map(signingKey, ({ jwk }) => HttpServerResponse.unsafeJson({ keys: [jwk] })))
+
+    const issueIdentityRoute = Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      if (!Option.exists(request.remoteAddress, isLoopbackAddress)) return HttpServerResponse.empty({ status: 403 })
+      const body = yield* Effect.orElseSucceed(request.json, () => ({}))
+      const { account_id, chatgpt_user_id } = body as { account_id?: unknown; chatgpt_user_id?: unknown }
+      if (typeof account_id !== "string" || typeof chatgpt_user_id !== "string") {
+        return HttpServerResponse.unsafeJson({ error: "account_id and chatgpt_user_id are required" }, { status: 400 })
+      }
+      return HttpServerResponse.unsafeJson({ jwt: yield* issueIdentityJwt({ accountId: account_id, userId: chatgpt_user_id }) })
+    })
+
     const issueLoginRoute = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       // Throwaway logins only for callers on this machine.
@@ -246,7 +303,9 @@ export const make = (options: Options = {}) =>
       HttpRouter.post(`${prefix}/v1/agent/register`, register),
       HttpRouter.post(`${prefix}/v1/agent/:id/task/register`, registerTask),
       HttpRouter.get(`${prefix}/v1/whoami`, whoami),
-      HttpRouter.post(`${prefix}/test/login`, issueLoginRoute)
+      HttpRouter.get(`${prefix}/wham/agent-identities/jwks`, jwks),
+      HttpRouter.post(`${prefix}/test/login`, issueLoginRoute),
+      HttpRouter.post(`${prefix}/test/agent-identity`, issueIdentityRoute)
     )
 
     const service: Service = {
@@ -254,6 +313,7 @@ export const make = (options: Options = {}) =>
       calls: Effect.sync(() => ({ ...counts })),
       rejections: Effect.sync(() => [...rejections]),
       requests: Effect.sync(() => [...requests]),
+      issueIdentityJwt,
       revokeTask: (taskId) => Effect.sync(() => tasks.delete(taskId)),
       agentCount: Effect.sync(() => agents.size),
       taskCount: Effect.sync(() => tasks.size)

@@ -53,6 +53,15 @@ const verify = Command.make(
   (options) => Effect.flatMap(resolve(options), (resolved) => Offline.verify(resolved, options))
 ).pipe(Command.withDescription("check an AgentAssertion offline; exit 1 when it is invalid"))
 
+const importJwt = Command.make(
+  "import-jwt",
+  {
+    ...global,
+    jwt: Args.text({ name: "JWT" }).pipe(Args.withDescription("the Agent Identity JWT, or - to read it from stdin (keeps it out of `ps`)"))
+  },
+  (options) => Effect.flatMap(resolve(options), (resolved) => Effect.flatMap(online, (m) => m.importJwt(resolved, options.jwt)))
+).pipe(Command.withDescription("verify an Agent Identity JWT against the backend's JWKS (RS256) and store it in auth.json"))
+
 const serve = Command.make(
   "serve",
   {
@@ -72,5 +81,5 @@ const demo = command(
 /** The root command. */
 export const app = Command.make("agent-identity").pipe(
   Command.withDescription("a cryptographic agent identity with the ChatGPT backend, shared with Codex's auth.json"),
-  Command.withSubcommands([register, task, header, status, verify, forget, serve, demo])
+  Command.withSubcommands([register, task, header, status, verify, forget, importJwt, serve, demo])
 )

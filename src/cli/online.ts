@@ -15,6 +15,7 @@ import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as AgentIdentityJwt from "../AgentIdentityJwt.js"
 import { AuthManager } from "../AuthManager.js"
 import { start } from "../backend/server.js"
 import * as Settings from "../Config.js"
@@ -63,6 +64,23 @@ export const task = (resolved: Resolved) =>
       reused: registered.reused
     }, () => [`${registered.reused ? "reusing" : "registered"} task ${registered.taskId} for agent ${registered.agentRuntimeId}`])
   }).pipe(Effect.provide(onlineLayer(resolved)))
+
+/** `import-jwt`: verify an Agent Identity JWT against the backend's JWKS, then store it in auth.json. */
+export const importJwt = (resolved: Resolved, input: string) =>
+  Effect.gen(function*() {
+    const jwt = Redacted.make((input === "-" ? fs.readFileSync(0, "utf8") : input).trim())
+    const claims = yield* (yield* AgentIdentityJwt.AgentIdentityJwt).verify(jwt)
+    yield* (yield* KeyStore.KeyStore).saveIdentityJwt(jwt)
+    yield* print(resolved.json, { agent_runtime_id: claims.agent_runtime_id, account_id: claims.account_id, stored: true }, () => [
+      `stored the Agent Identity JWT for agent ${claims.agent_runtime_id} (account ${claims.account_id}) in ${resolved.codexHome}/auth.json`
+    ])
+  }).pipe(
+    Effect.provide(Layer.mergeAll(
+      AgentIdentityJwt.layer.pipe(Layer.provide(NodeHttpClient.layer)),
+      KeyStore.layerFile({ codexHome: resolved.codexHome }).pipe(Layer.provide(NodeFileSystem.layer))
+    )),
+    Effect.provide(Layer.succeed(Settings.AgentIdentityConfig, resolved.settings))
+  )
 
 /** `serve`: the reference backend until interrupted. */
 export const serve = (resolved: Resolved, options: { readonly host: string; readonly port: number }) =>

@@ -242,7 +242,7 @@ describe("ensure flows through mocked layers (seed tests 6-10, 13-15, 18)", () =
       const store = yield* KeyStore
       const error = yield* Effect.flip(auth.ensureIdentity)
       expect(error._tag).toBe("ForeignIdentityFormatError")
-      expect((yield* store.read).identity._tag).toBe("Foreign")
+      expect((yield* store.read).identity._tag).toBe("Jwt")
       expect(yield* auth.forget).toBe(true)
       expect((yield* auth.ensureIdentity).reused).toBe(false)
     }).pipe(Effect.provide(layerAuthManager({ document: { ...document, agent_identity: "eyJ.a.b" } }))))
