@@ -44,6 +44,11 @@ export interface Service {
   /** `authorizationHeader`, falling back to `Bearer <access token>` (a failure is logged as a warning). */
   readonly authorizationHeaderOrBearer: Effect.Effect<Option.Option<Identity.AuthorizationHeader>>
   /**
+   * Ensures the identity and registers a new task, returned but not stored (for callers that keep
+   * their own tasks, such as per-conversation session tasks).
+   */
+  readonly registerTask: Effect.Effect<Identity.AgentTask, AuthError>
+  /**
    * Replaces a task the backend rejected (e.g. a 401 to its AgentAssertion) with a newly registered one.
    * If the stored task is already another one (renewed meanwhile, by us or another process), that one is returned.
    */
@@ -153,6 +158,13 @@ export const make = Effect.gen(function*() {
     return yield* store.exclusive(ensureTaskLocked)
   }).pipe(Effect.withSpan("AuthManager.ensureTask"))
 
+  const registerTask: Service["registerTask"] = Effect.gen(function*() {
+    yield* requireEnabled
+    const { accessToken, identity } = yield* store.exclusive(ensureIdentityLocked)
+    const taskId = yield* tasks.register({ accessToken, identity })
+    return { agentRuntimeId: identity.agentRuntimeId, taskId }
+  }).pipe(Effect.withSpan("AuthManager.registerTask"))
+
   const renewTask: Service["renewTask"] = (rejected) =>
     Effect.gen(function*() {
       yield* requireEnabled
@@ -181,6 +193,7 @@ export const make = Effect.gen(function*() {
     binding: Effect.flatMap(store.read, offline.bindingOf),
     ensureIdentity,
     ensureTask,
+    registerTask,
     renewTask,
     authorizationHeader: offline.authorizationHeader,
     authorizationHeaderOrBearer: offline.authorizationHeaderOrBearer,
