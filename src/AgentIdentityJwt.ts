@@ -4,7 +4,7 @@
  * the key found by `kid`, issuer `https://chatgpt.com/codex-backend/agent-identity`, audience
  * `codex-app-server`, `exp` and `iat` checked with 60 s of leeway.
  */
-export { AUDIENCE, Claims, decodeUnverified, ISSUER, LEEWAY_SECONDS } from "./Domain/IdentityJwt.js"
+export { AUDIENCE, Claims, decodeUnverified, ISSUER, issuedAt, LEEWAY_SECONDS } from "./Domain/IdentityJwt.js"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Context from "effect/Context"

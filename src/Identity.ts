@@ -13,8 +13,7 @@ import { type AgentKey, AssertionSigner } from "./AssertionSigner.js"
 import { AgentIdentityConfig } from "./Config.js"
 import type { AgentIdentityRecord, AuthState, Login } from "./Domain/AuthDocument.js"
 import type { TaskId } from "./Domain/Ids.js"
-import { decodeUnverified } from "./Domain/IdentityJwt.js"
-import { formatTimestamp } from "./crypto/time.js"
+import { decodeUnverified, issuedAt } from "./Domain/IdentityJwt.js"
 import { AgentRuntimeId } from "./Domain/Ids.js"
 import {
   type AuthError,
@@ -168,7 +167,7 @@ export const make = Effect.gen(function*() {
           agentRuntimeId,
           workspaceId: claims.account_id,
           userId: Option.some(claims.chatgpt_user_id),
-          registeredAt: formatTimestamp(claims.iat * 1000),
+          registeredAt: issuedAt(claims),
           backgroundTaskId: Option.fromNullable(processTasks.get(agentRuntimeId)),
           key,
           publicKeySsh: key.publicKeySsh,
@@ -260,7 +259,7 @@ export const make = Effect.gen(function*() {
       const identity = Either.isLeft(claims) ? Option.none() : Option.some({
         agentRuntimeId: claims.right.agent_runtime_id,
         publicKeySsh: yield* signer.parse(claims.right.agent_private_key).pipe(Effect.map((key) => key.publicKeySsh), Effect.option),
-        registeredAt: formatTimestamp(claims.right.iat * 1000),
+        registeredAt: issuedAt(claims.right),
         backgroundTaskId: Option.fromNullable(processTasks.get(claims.right.agent_runtime_id) as string | undefined)
       })
       return { binding: Either.getRight(resolve(state)), identity }

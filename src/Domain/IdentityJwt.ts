@@ -49,3 +49,9 @@ export const decodeUnverified = (jwt: string): Either.Either<Claims, AgentIdenti
     new AgentIdentityJwtError({ reason: `agent identity JWT is missing claims: ${issuePaths(error.issue, "payload").join(", ")}` }))
 }
 
+
+/** `iat` as a Codex timestamp, or "unknown" when it is not a representable time (a hostile or broken JWT). */
+export const issuedAt = (claims: Pick<Claims, "iat">): string =>
+  Number.isFinite(claims.iat) && Math.abs(claims.iat) <= 8.64e12
+    ? new Date(Math.floor(claims.iat) * 1000).toISOString().slice(0, 19) + "Z"
+    : "unknown"

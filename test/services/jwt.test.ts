@@ -33,6 +33,14 @@ describe("Agent Identity JWT: unverified decode (Codex's rules)", () => {
   })
 })
 
+describe("a stored JWT with hostile claims", () => {
+  it("an absurd iat is reported as unknown, not a crash", () => {
+    expect(AgentIdentityJwt.issuedAt({ iat: 1e20 })).toBe("unknown")
+    expect(AgentIdentityJwt.issuedAt({ iat: Number.NaN })).toBe("unknown")
+    expect(AgentIdentityJwt.issuedAt({ iat: 1776715719 })).toBe("2026-04-20T20:08:39Z")
+  })
+})
+
 describe("Agent Identity JWT: verification against the backend's JWKS", () => {
   it.live("a backend-issued JWT verifies; kid, algorithm, issuer, audience, expiry and tampering are checked", () =>
     Effect.gen(function*() {
