@@ -16,8 +16,10 @@ import {
   type Ed25519Key,
   encodePrivateKeyBase64,
   encodeSshPublicKey,
+  expandKey,
+  type ExpandedKey,
   generateKey,
-  sign
+  signExpanded
 } from "./crypto/ed25519.js"
 import { openSealedTaskId } from "./crypto/sealedBox.js"
 import { formatTimestamp } from "./crypto/time.js"
@@ -123,14 +125,25 @@ const nodeCryptoSigner = (): ((key: AgentKey, message: Uint8Array) => Uint8Array
   }
 }
 
+/** Signs with @noble/curves from a key expanded once per AgentKey (byte-identical to `ed25519.sign`). */
+const nobleSigner = (): ((key: AgentKey, message: Uint8Array) => Uint8Array) => {
+  const expanded = new WeakMap<AgentKey, ExpandedKey>()
+  return (key, message) => {
+    let expandedKey = expanded.get(key)
+    if (expandedKey === undefined) {
+      expandedKey = expandKey(key[material])
+      expanded.set(key, expandedKey)
+    }
+    return signExpanded(expandedKey, message)
+  }
+}
+
 const HEADER_CACHE_SIZE = 256
 
 /** A signer; `layer` (noble, cached) is the default, `layerNodeCrypto` the fast one for gateways. */
 export const make = (options: Options = {}): Effect.Effect<Service> =>
   Effect.sync(() => {
-    const signBytes = options.implementation === "node-crypto"
-      ? nodeCryptoSigner()
-      : (key: AgentKey, message: Uint8Array) => sign(key[material], message)
+    const signBytes = options.implementation === "node-crypto" ? nodeCryptoSigner() : nobleSigner()
     const cache = options.headerCache === false
       ? undefined
       : new Map<string, { readonly key: AgentKey; readonly second: number; readonly header: Redacted.Redacted<string> }>()

@@ -4,8 +4,9 @@
  * `ssh-ed25519` public key with its SHA256 fingerprint, and pure RFC 8032 signatures.
  */
 import { ed25519 } from "@noble/curves/ed25519.js"
-import { sha256 } from "@noble/hashes/sha2.js"
-import { randomBytes } from "@noble/hashes/utils.js"
+import { bytesToNumberLE } from "@noble/curves/utils.js"
+import { sha256, sha512 } from "@noble/hashes/sha2.js"
+import { concatBytes, randomBytes } from "@noble/hashes/utils.js"
 import * as Either from "effect/Either"
 import { decodeBase64, encodeBase64 } from "./base64.js"
 import { type CryptoFailure, fail } from "./failure.js"
@@ -209,6 +210,33 @@ export const sshFingerprint = (publicKey: Uint8Array): string =>
 
 /** Pure Ed25519 (RFC 8032) over `message`. */
 export const sign = (key: Pick<Ed25519Key, "seed">, message: Uint8Array): Uint8Array => ed25519.sign(message, key.seed)
+
+/** An Ed25519 key expanded once for signing: SHA-512 of the seed split into scalar and prefix, and A. */
+export interface ExpandedKey {
+  readonly scalar: bigint
+  readonly prefix: Uint8Array
+  readonly pointBytes: Uint8Array
+}
+
+/** Expands a key for repeated signing (what `sign` recomputes every time). */
+export const expandKey = (key: Pick<Ed25519Key, "seed">): ExpandedKey => {
+  const { pointBytes, prefix, scalar } = ed25519.utils.getExtendedPublicKey(key.seed)
+  return { scalar, prefix, pointBytes }
+}
+
+const Fn = ed25519.Point.Fn
+const hashToScalar = (...parts: ReadonlyArray<Uint8Array>): bigint => Fn.create(bytesToNumberLE(sha512(concatBytes(...parts))))
+
+/**
+ * RFC 8032 signing from an expanded key: r = H(prefix ‖ M), R = rB, k = H(R ‖ A ‖ M), S = r + k·s mod L.
+ * Byte-identical to `sign` (Ed25519 is deterministic), without re-deriving the key for each message.
+ */
+export const signExpanded = (key: ExpandedKey, message: Uint8Array): Uint8Array => {
+  const r = hashToScalar(key.prefix, message)
+  const R = ed25519.Point.BASE.multiply(r).toBytes()
+  const k = hashToScalar(R, key.pointBytes, message)
+  return concatBytes(R, Fn.toBytes(Fn.create(r + k * key.scalar)))
+}
 
 /** Strict RFC 8032 verification (canonical encodings, S < L); malformed inputs verify as false. */
 export const verify = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean => {

@@ -32,6 +32,7 @@ describe("libsodium oracle", () => {
       const ours = C.sign(key, message)
       const theirs = sodium.crypto_sign_detached(message, sodiumKey.privateKey)
       expect(Buffer.from(ours)).toEqual(Buffer.from(theirs))
+      expect(Buffer.from(C.signExpanded(C.expandKey(key), message))).toEqual(Buffer.from(theirs))
       expect(sodium.crypto_sign_verify_detached(ours, message, sodiumKey.publicKey)).toBe(true)
       expect(C.verify(key.publicKey, message, theirs)).toBe(true)
 

@@ -41,6 +41,13 @@ describe("properties", () => {
     }))
   })
 
+  it("signing from an expanded key is byte-identical to noble's sign, for any key and message", () => {
+    fc.assert(fc.property(seedArb, fc.uint8Array({ maxLength: 300 }), (seed, message) => {
+      const key = C.keyFromSeed(seed)
+      expect(Buffer.from(C.signExpanded(C.expandKey(key), message))).toEqual(Buffer.from(C.sign(key, message)))
+    }), { numRuns: 300 })
+  })
+
   it("SSH public keys round-trip", () => {
     fc.assert(fc.property(seedArb, (seed) => {
       const key = C.keyFromSeed(seed)
