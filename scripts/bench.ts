@@ -3,6 +3,7 @@
  * baseline measured in the same run (absolute times on a shared 2-core machine move between runs).
  * Prints a table and writes bench/results.json.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { ed25519 } from "@noble/curves/ed25519.js"
 import * as ed from "@noble/ed25519"
@@ -25,6 +26,7 @@ import { start } from "../src/backend/server.js"
 import * as Config from "../src/Config.js"
 import * as C from "../src/crypto/index.js"
 import { formatAuthDocument } from "../src/Domain/AuthDocument.js"
+import * as Identity from "../src/Identity.js"
 import * as KeyStore from "../src/KeyStore.js"
 import * as Layers from "../src/Layers.js"
 import { chatgptAuthDocument, FakeBackend, layerAuthManager } from "../src/testing/index.js"
@@ -94,6 +96,29 @@ const signerHeaderOps = (options: AssertionSigner.Options) => {
 record("header_cold_ops", signerHeaderOps({ headerCache: false }), "ops/s")
 record("header_hot_ops", signerHeaderOps({}), "ops/s")
 record("node_signer_header_ops", signerHeaderOps({ implementation: "node-crypto", headerCache: false }), "ops/s")
+
+// The whole header path of an application on Codex's auth.json: read (stat-cached), bind, sign (cached).
+{
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), "agent-identity-bench-"))
+  fs.writeFileSync(path.join(home, "auth.json"), formatAuthDocument({
+    ...chatgptAuthDocument({ accountId: "account-123", userId: "user-123" }),
+    agent_identity: {
+      workspace_id: "account-123",
+      chatgpt_user_id: "user-123",
+      agent_runtime_id: claims.agentRuntimeId,
+      agent_private_key: stored,
+      registered_at: "2026-04-15T00:00:00Z",
+      background_task_id: claims.taskId
+    }
+  }), { mode: 0o600 })
+  const identity = Effect.runSync(Identity.make.pipe(
+    Effect.provide(Layer.mergeAll(AssertionSigner.layer, Config.layer(), KeyStore.layerFile({ codexHome: home }).pipe(Layer.provide(NodeFileSystem.layer))))
+  ))
+  // The first read is asynchronous; after it, an unchanged file costs one stat and the path runs synchronously.
+  await Effect.runPromise(identity.authorizationHeaderOrBearer)
+  record("file_store_header_ops", opsPerSecond(() => Effect.runSync(identity.authorizationHeaderOrBearer)), "ops/s")
+  fs.rmSync(home, { recursive: true, force: true })
+}
 
 // --- ensure under concurrency (in-memory fakes) -------------------------------------------------
 console.log("ensure (in-memory fakes)")

@@ -79,10 +79,16 @@ const fromBackend = (backend: Backend): Effect.Effect<Service> =>
           ? self
           : mutex.withPermits(1)(backend.lock(Effect.locally(self, holding, true))))
 
+    // The backend hands back the same document while nothing changed; its reading is kept with it.
+    let last: { readonly doc: AuthDocument; readonly state: Either.Either<AuthState, string> } | undefined
+    const stateOf = (doc: AuthDocument) => {
+      if (last === undefined || last.doc !== doc) last = { doc, state: readState(doc) }
+      return last.state
+    }
     const read = Effect.flatMap(backend.load, (doc) =>
       Option.match(doc, {
         onNone: () => Effect.succeed(emptyState),
-        onSome: (d) => Either.match(readState(d), { onLeft: (r) => Effect.fail(unparseable(backend.location, r)), onRight: Effect.succeed })
+        onSome: (d) => Either.match(stateOf(d), { onLeft: (r) => Effect.fail(unparseable(backend.location, r)), onRight: Effect.succeed })
       }))
 
     const saveIdentity = (record: AgentIdentityRecord) =>
@@ -148,7 +154,7 @@ export const makeFile = (options: FileOptions): Effect.Effect<Service, never, Fi
     })
     return yield* fromBackend({
       location: file,
-      load: Effect.map(AuthFile.load(fs, file, options), (loaded) => loaded.doc),
+      load: Effect.map(AuthFile.cachedLoader(fs, file, options), (loaded) => loaded.doc),
       modify: (edit) => AuthFile.modify(fs, file, edit, options),
       lock: (self) =>
         Effect.zipRight(

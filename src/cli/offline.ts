@@ -23,7 +23,8 @@ import { print } from "./output.js"
 export const offlineLayer = (resolved: Resolved) =>
   Identity.layer.pipe(
     Layer.provideMerge(Layer.mergeAll(
-      AssertionSigner.layer,
+      // A one-shot process signs once: node:crypto needs no precomputed tables (same bytes, see the tests).
+      AssertionSigner.layerNodeCrypto,
       Layer.succeed(Settings.AgentIdentityConfig, resolved.settings),
       KeyStore.layerFile({ codexHome: resolved.codexHome }).pipe(Layer.provide(NodeFileSystem.layer))
     ))

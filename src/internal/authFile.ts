@@ -14,7 +14,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { readFileSync } from "node:fs"
+import { readFileSync, statSync } from "node:fs"
 import * as path from "node:path"
 import { type AuthDocument, formatAuthDocument, parseAuthText } from "../Domain/AuthDocument.js"
 import { KeyStoreError } from "../Errors.js"
@@ -106,6 +106,33 @@ export const load = (fs: FileSystem.FileSystem, file: string, options: ReadOptio
         onSome: (h) => Effect.map(readParsed(h, file, options), ({ doc, raw }) => ({ raw: Option.some(raw), doc: Option.some(doc) }))
       }))
   )
+
+/** The file's identity and version as the kernel reports it (inode, size, ns mtime and ctime); None if absent. */
+const statKey = (file: string): string | undefined => {
+  try {
+    const stat = statSync(file, { bigint: true })
+    return `${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * `load`, remembering the last result while the file's stat is unchanged: a header per request then
+ * costs one stat, not a read and a parse. A result is kept only if the stat was the same before and
+ * after the read, so a write during the read is never cached; any write changes the stat.
+ */
+export const cachedLoader = (fs: FileSystem.FileSystem, file: string, options: ReadOptions = {}): Effect.Effect<Loaded, KeyStoreError> => {
+  let last: { readonly key: string; readonly loaded: Loaded } | undefined
+  return Effect.suspend(() => {
+    const before = statKey(file)
+    if (before !== undefined && last !== undefined && last.key === before) return Effect.succeed(last.loaded)
+    return Effect.map(load(fs, file, options), (loaded) => {
+      if (before !== undefined && statKey(file) === before) last = { key: before, loaded }
+      return loaded
+    })
+  })
+}
 
 const randomName = () => Math.random().toString(36).slice(2, 12)
 

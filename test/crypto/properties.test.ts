@@ -1,6 +1,7 @@
 /** fast-check properties: round trips, and one flipped bit is always rejected. */
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
+import { ed25519 } from "@noble/curves/ed25519.js"
 import * as fc from "fast-check"
 import * as C from "../../src/crypto/index.js"
 
@@ -45,6 +46,12 @@ describe("properties", () => {
     fc.assert(fc.property(seedArb, fc.uint8Array({ maxLength: 300 }), (seed, message) => {
       const key = C.keyFromSeed(seed)
       expect(Buffer.from(C.signExpanded(C.expandKey(key), message))).toEqual(Buffer.from(C.sign(key, message)))
+    }), { numRuns: 300 })
+  })
+
+  it("the public key OpenSSL derives is noble's, for any seed", () => {
+    fc.assert(fc.property(seedArb, (seed) => {
+      expect(Buffer.from(C.publicKeyFromSeed(seed))).toEqual(Buffer.from(ed25519.getPublicKey(seed)))
     }), { numRuns: 300 })
   })
 

@@ -176,3 +176,24 @@ describe("KeyStore.layerFile", () => {
       expect(yield* taker.removeIdentity).toBe(true)
     }))
 })
+
+describe("KeyStore.layerFile reads", () => {
+  it.effect("an unchanged file is not read again; any write, even in place with the same size, is seen", () =>
+    Effect.gen(function*() {
+      const home = tempHome()
+      const file = authPath(home)
+      fs.writeFileSync(file, JSON.stringify(codexFile, null, 2))
+      const store = yield* fileStore(home)
+      const first = yield* store.read
+      expect(yield* store.read).toBe(first) // the same reading, not a re-parse
+      // Codex-style in-place rewrite that keeps the size: one character of the token changes.
+      const text = fs.readFileSync(file, "utf8").replace("access-token-account-123", "access-token-account-124")
+      fs.writeFileSync(file, text)
+      const second = yield* store.read
+      expect(second).not.toBe(first)
+      expect(second.login._tag === "ChatGpt" && Redacted.value(second.login.accessToken)).toBe("access-token-account-124")
+      // Our own write is seen too.
+      yield* store.saveIdentity(record)
+      expect((yield* store.read).identity._tag).toBe("Record")
+    }))
+})
