@@ -4,13 +4,18 @@ import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as AssertionSignerModule from "../../src/AssertionSigner.js"
+import { AssertionSigner } from "../../src/AssertionSigner.js"
+import { AuthManager } from "../../src/AuthManager.js"
 import * as C from "../../src/crypto/index.js"
 import { HttpStatusError } from "../../src/Errors.js"
 import * as SessionTasks from "../../src/SessionTasks.js"
 import { chatgptAuthDocument, FakeBackend, type FakeScript, layerAuthManager } from "../../src/testing/index.js"
 import { cleanTemps, tempDir } from "../cli/helpers.js"
+import { liveAuthLayer, startBackend } from "../utils/backend.js"
 
 afterEach(cleanTemps)
 const document = {
@@ -105,4 +110,29 @@ describe("session tasks", () => {
     expect(SessionTasks.latestSessionState(other)).toEqual(Option.none())
     expect(SessionTasks.latestSessionState(`${line(task("a"))}\n{"type":"session_st`)).toEqual(Option.some(task("a")))
   })
+})
+
+describe("session tasks against the reference backend", () => {
+  it.live("a prewarmed session task is a real task: its assertion is accepted, and a resumed session restores it", () =>
+    Effect.gen(function*() {
+      const { backend, baseUrl, document: login } = yield* startBackend()
+      const file = path.join(tempDir(), "rollout.jsonl")
+      const live = Layer.merge(liveAuthLayer({ baseUrl, document: login }), NodeFileSystem.layer)
+      const result = yield* Effect.gen(function*() {
+        const session = yield* SessionTasks.make(file)
+        yield* session.prewarm
+        const task = Option.getOrThrow(yield* session.current)
+        const auth = yield* AuthManager
+        const identity = yield* auth.ensureIdentity
+        const signer = yield* AssertionSigner
+        const header = yield* signer.agentAssertion(identity, { agentRuntimeId: task.agent_runtime_id, taskId: task.task_id })
+        const whoami = yield* Effect.promise(() =>
+          fetch(`${baseUrl}/v1/whoami`, { headers: { authorization: Redacted.value(header) } }).then((r) => r.json()))
+        const resumed = yield* Effect.flatMap(SessionTasks.make(file), (s) => s.current)
+        return { task, whoami, resumed }
+      }).pipe(Effect.provide(Layer.merge(live, AssertionSignerModule.layer)))
+      expect(result.whoami).toMatchObject({ scheme: "AgentAssertion", task_id: result.task.task_id })
+      expect(result.resumed).toEqual(Option.some(result.task))
+      expect((yield* backend.calls).task).toBe(1)
+    }).pipe(Effect.scoped))
 })
