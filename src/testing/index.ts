@@ -37,9 +37,9 @@ export const makeTestLayer = <I, S extends object>(tag: Context.Tag<I, S>) => (s
 
 /** Calls the scripted fakes have seen. */
 export interface FakeCalls {
-  readonly biscuits: ReadonlyArray<BiscuitTarget & { readonly accessToken: string }>
-  readonly registrations: ReadonlyArray<{ readonly publicKeySsh: string; readonly accessToken: string }>
-  readonly tasks: ReadonlyArray<{ readonly agentRuntimeId: string; readonly accessToken: string }>
+  readonly biscuits: ReadonlyArray<BiscuitTarget & { readonly accessToken: Redacted.Redacted<string> }>
+  readonly registrations: ReadonlyArray<{ readonly publicKeySsh: string; readonly accessToken: Redacted.Redacted<string> }>
+  readonly tasks: ReadonlyArray<{ readonly agentRuntimeId: string; readonly accessToken: Redacted.Redacted<string> }>
 }
 
 /** The recorder of the scripted fakes. */
@@ -71,7 +71,7 @@ export const layerFakeBackend = (
       const minter = BiscuitMinter.of({
         mint: (target, accessToken) =>
           Effect.flatMap(
-            record((c) => ({ ...c, biscuits: [...c.biscuits, { ...target, accessToken: Redacted.value(accessToken) }] })),
+            record((c) => ({ ...c, biscuits: [...c.biscuits, { ...target, accessToken }] })),
             (before) => Effect.map(script.mint?.(before.biscuits.length, target) ?? Effect.succeed("human-biscuit"), Redacted.make)
           )
       })
@@ -81,7 +81,7 @@ export const layerFakeBackend = (
             yield* minter.mint({ method: "POST", url: "fake:/v1/agent/register" }, accessToken)
             const before = yield* record((c) => ({
               ...c,
-              registrations: [...c.registrations, { publicKeySsh, accessToken: Redacted.value(accessToken) }]
+              registrations: [...c.registrations, { publicKeySsh, accessToken }]
             }))
             const n = before.registrations.length
             return AgentRuntimeId.make(yield* script.register?.(n, publicKeySsh) ?? Effect.succeed(`agent-${n}`))
@@ -93,7 +93,7 @@ export const layerFakeBackend = (
             yield* minter.mint({ method: "POST", url: `fake:/v1/agent/${identity.agentRuntimeId}/task/register` }, accessToken)
             const before = yield* record((c) => ({
               ...c,
-              tasks: [...c.tasks, { agentRuntimeId: identity.agentRuntimeId, accessToken: Redacted.value(accessToken) }]
+              tasks: [...c.tasks, { agentRuntimeId: identity.agentRuntimeId, accessToken }]
             }))
             const n = before.tasks.length
             const plain = yield* script.task?.(n, identity.agentRuntimeId) ?? Effect.succeed(`task-${n}`)

@@ -197,7 +197,7 @@ describe("ensure flows through mocked layers (seed tests 6-10, 13-15, 18)", () =
       expect((yield* auth.ensureTask).reused).toBe(true)
       const calls = yield* (yield* FakeBackend).calls
       expect([calls.biscuits.length, calls.registrations.length, calls.tasks.length]).toEqual([2, 1, 1])
-      expect(calls.biscuits.every((b) => b.accessToken === "access-token-account-123")).toBe(true)
+      expect(calls.biscuits.every((b) => Redacted.value(b.accessToken) === "access-token-account-123")).toBe(true)
     }).pipe(Effect.provide(layerAuthManager({ document, script: { task: () => Effect.succeed("task_123") } }))))
 
   it.effect("9, 10: an undecodable key or another user's identity is replaced", () =>
