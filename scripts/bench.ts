@@ -75,6 +75,23 @@ const keyObject = createPrivateKey({
   format: "jwk"
 })
 
+/** A throwaway CODEX_HOME whose auth.json holds a login, the identity above and its background task. */
+const codexHomeWithTask = (): string => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), "agent-identity-bench-"))
+  fs.writeFileSync(path.join(home, "auth.json"), formatAuthDocument({
+    ...chatgptAuthDocument({ accountId: "account-123", userId: "user-123" }),
+    agent_identity: {
+      workspace_id: "account-123",
+      chatgpt_user_id: "user-123",
+      agent_runtime_id: claims.agentRuntimeId,
+      agent_private_key: stored,
+      registered_at: "2026-04-15T00:00:00Z",
+      background_task_id: claims.taskId
+    }
+  }), { mode: 0o600 })
+  return home
+}
+
 console.log("signing (ops/s)")
 record("noble_curves_sign_ops", opsPerSecond(() => ed25519.sign(payload, seed)), "ops/s")
 record("noble_ed25519_sign_ops", opsPerSecond(() => ed.sign(payload, seed)), "ops/s")
@@ -99,18 +116,7 @@ record("node_signer_header_ops", signerHeaderOps({ implementation: "node-crypto"
 
 // The whole header path of an application on Codex's auth.json: read (stat-cached), bind, sign (cached).
 {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), "agent-identity-bench-"))
-  fs.writeFileSync(path.join(home, "auth.json"), formatAuthDocument({
-    ...chatgptAuthDocument({ accountId: "account-123", userId: "user-123" }),
-    agent_identity: {
-      workspace_id: "account-123",
-      chatgpt_user_id: "user-123",
-      agent_runtime_id: claims.agentRuntimeId,
-      agent_private_key: stored,
-      registered_at: "2026-04-15T00:00:00Z",
-      background_task_id: claims.taskId
-    }
-  }), { mode: 0o600 })
+  const home = codexHomeWithTask()
   const identity = Effect.runSync(Identity.make.pipe(
     Effect.provide(Layer.mergeAll(AssertionSigner.layer, Config.layer(), KeyStore.layerFile({ codexHome: home }).pipe(Layer.provide(NodeFileSystem.layer))))
   ))
@@ -162,18 +168,7 @@ record("flow_round_trips", (after.biscuit + after.register + after.task - before
 
 // --- CLI start-up -----------------------------------------------------------------------------------
 console.log("start-up (median of 15 cold starts)")
-const home = fs.mkdtempSync(path.join(os.tmpdir(), "agent-identity-bench-"))
-fs.writeFileSync(path.join(home, "auth.json"), formatAuthDocument({
-  ...document,
-  agent_identity: {
-    workspace_id: "account-123",
-    chatgpt_user_id: "user-123",
-    agent_runtime_id: claims.agentRuntimeId,
-    agent_private_key: stored,
-    registered_at: "2026-04-15T00:00:00Z",
-    background_task_id: claims.taskId
-  }
-}), { mode: 0o600 })
+const home = codexHomeWithTask()
 const cold = (args: ReadonlyArray<string>) => {
   const times: Array<number> = []
   for (let i = 0; i < 16; i++) {
