@@ -4,7 +4,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Config from "../src/Config.js"
+import * as Config from "../src/Domain/Settings.js"
 
 describe("settings", () => {
   it.effect("layerConfig reads the environment's names; overrides win; defaults are Codex's", () =>

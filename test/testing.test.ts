@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { AuthManager } from "../src/AuthManager.js"
+import { AuthManager } from "../src/manager/AuthManager.js"
 import { makeTestLayer } from "../src/testing/index.js"
 
 describe("testing kit", () => {

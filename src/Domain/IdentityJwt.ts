@@ -5,8 +5,8 @@
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { decodeBase64Url } from "../crypto/base64.js"
-import { AgentIdentityJwtError } from "../Errors.js"
-import { issuePaths } from "../internal/issuePaths.js"
+import { AgentIdentityJwtError } from "./Errors.js"
+import { issuePaths } from "./issuePaths.js"
 
 /** Who issues Agent Identity JWTs, and for whom. */
 export const ISSUER = "https://chatgpt.com/codex-backend/agent-identity"

@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import { agentAssertionPayload, parseAgentAssertion } from "../crypto/assertion.js"
 import { verify } from "../crypto/ed25519.js"
 import { parseTimestamp, withinSkew } from "../crypto/time.js"
-import { AssertionRejectedError } from "../Errors.js"
+import { AssertionRejectedError } from "../Domain/Errors.js"
 
 /** Where a verifier looks up agents and tasks. */
 export interface AgentDirectory {

@@ -24,7 +24,7 @@ import { sealTaskId } from "../crypto/sealedBox.js"
 import { isRequestId, parseTimestamp, withinSkew } from "../crypto/time.js"
 import type { AuthDocument } from "../Domain/AuthDocument.js"
 import { RegisterAgentRequest, RegisterTaskRequest } from "../Domain/Wire.js"
-import { chatgptAuthDocument } from "../testing/fixtures.js"
+import { chatgptAuthDocument } from "../Domain/CodexLogin.js"
 import * as AssertionVerifier from "./AssertionVerifier.js"
 
 /** The endpoints, for counters and fault injection. */

@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import { VERSION } from "../Config.js"
+import { VERSION } from "../Domain/Settings.js"
 import { app } from "./app.js"
 import { logging, oneLine, printError } from "./logging.js"
 

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as Settings from "../Config.js"
+import * as Settings from "../Domain/Settings.js"
 
 /** Parsed global options. */
 export interface Global {

@@ -11,7 +11,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { AuthManager, type AuthorizationHeader } from "../AuthManager.js"
+import { AuthManager, type AuthorizationHeader } from "../manager/AuthManager.js"
 import { parseAgentAssertion } from "../crypto/assertion.js"
 import type { AgentRuntimeId, TaskId } from "../Domain/Ids.js"
 

@@ -17,7 +17,7 @@ import * as Option from "effect/Option"
 import { readFileSync, statSync } from "node:fs"
 import * as path from "node:path"
 import { type AuthDocument, formatAuthDocument, parseAuthText } from "../Domain/AuthDocument.js"
-import { KeyStoreError } from "../Errors.js"
+import { KeyStoreError } from "../Domain/Errors.js"
 import { pidAlive } from "./fileLock.js"
 
 /** Reading options. */

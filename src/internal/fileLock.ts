@@ -10,7 +10,7 @@ import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import { hostname } from "node:os"
 import * as path from "node:path"
-import { KeyStoreError } from "../Errors.js"
+import { KeyStoreError } from "../Domain/Errors.js"
 
 /** Lock settings. */
 export interface LockOptions {

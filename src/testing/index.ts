@@ -8,17 +8,17 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
-import { AgentRegistry, type RegisterError } from "../AgentRegistry.js"
-import { AssertionSigner } from "../AssertionSigner.js"
-import * as AssertionSignerModule from "../AssertionSigner.js"
-import * as AuthManagerModule from "../AuthManager.js"
-import { BiscuitMinter, type BiscuitTarget, type MintError } from "../BiscuitMinter.js"
-import * as Config from "../Config.js"
+import { AgentRegistry, type RegisterError } from "../services/AgentRegistry.js"
+import { AssertionSigner } from "../services/AssertionSigner.js"
+import * as AssertionSignerModule from "../services/AssertionSigner.js"
+import * as AuthManagerModule from "../manager/AuthManager.js"
+import { BiscuitMinter, type BiscuitTarget, type MintError } from "../services/BiscuitMinter.js"
+import * as Config from "../Domain/Settings.js"
 import { sealTaskId } from "../crypto/sealedBox.js"
 import type { AuthDocument } from "../Domain/AuthDocument.js"
 import { AgentRuntimeId, TaskId } from "../Domain/Ids.js"
-import * as KeyStore from "../KeyStore.js"
-import { TaskRegistry, type TaskError } from "../TaskRegistry.js"
+import * as KeyStore from "../services/KeyStore.js"
+import { TaskRegistry, type TaskError } from "../services/TaskRegistry.js"
 
 /**
  * A partial implementation of a service as a layer; calling a method it lacks dies with
@@ -129,4 +129,4 @@ export const layerAuthManager = (options: {
   )
 
 export { KeyStore }
-export { apiKeyAuthDocument, chatgptAuthDocument, idToken } from "./fixtures.js"
+export { apiKeyAuthDocument, chatgptAuthDocument, idToken } from "../Domain/CodexLogin.js"

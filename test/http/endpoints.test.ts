@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
-import * as E from "../../src/http/endpoints.js"
+import * as E from "../../src/Domain/Endpoints.js"
 import { loadVectors } from "../utils/vectors.js"
 
 const vectors = loadVectors()

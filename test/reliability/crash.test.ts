@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { AgentRuntimeId } from "../../src/Domain/Ids.js"
-import * as KeyStore from "../../src/KeyStore.js"
+import * as KeyStore from "../../src/services/KeyStore.js"
 import { chatgptAuthDocument } from "../../src/testing/index.js"
 import { bundleChildren } from "./fixtures/bundle.js"
 

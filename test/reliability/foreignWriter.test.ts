@@ -13,7 +13,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { AgentRuntimeId } from "../../src/Domain/Ids.js"
 import * as AuthFile from "../../src/internal/authFile.js"
-import * as KeyStore from "../../src/KeyStore.js"
+import * as KeyStore from "../../src/services/KeyStore.js"
 import { chatgptAuthDocument } from "../../src/testing/index.js"
 import { projectRoot } from "../utils/vectors.js"
 

@@ -1,8 +1,8 @@
 /** Promise 1: in-process single flight. 1,000 concurrent fibers, one registration of each kind. */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { AuthManager } from "../../src/AuthManager.js"
-import { HttpStatusError } from "../../src/Errors.js"
+import { AuthManager } from "../../src/manager/AuthManager.js"
+import { HttpStatusError } from "../../src/Domain/Errors.js"
 import { chatgptAuthDocument, FakeBackend, layerAuthManager } from "../../src/testing/index.js"
 
 const FIBERS = 1000

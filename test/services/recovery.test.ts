@@ -4,9 +4,9 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { AuthManager } from "../../src/AuthManager.js"
+import { AuthManager } from "../../src/manager/AuthManager.js"
 import * as HttpMiddleware from "../../src/http/middleware.js"
-import { KeyStore } from "../../src/KeyStore.js"
+import { KeyStore } from "../../src/services/KeyStore.js"
 import { liveAuthLayer, startBackend } from "../utils/backend.js"
 
 const whoami = (url: string, request?: HttpClientRequest.HttpClientRequest) =>

@@ -7,17 +7,17 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as AssertionSigner from "../../src/AssertionSigner.js"
-import { AuthManager } from "../../src/AuthManager.js"
+import * as AssertionSigner from "../../src/services/AssertionSigner.js"
+import { AuthManager } from "../../src/manager/AuthManager.js"
 import * as C from "../../src/crypto/index.js"
-import { HttpStatusError } from "../../src/Errors.js"
+import { HttpStatusError } from "../../src/Domain/Errors.js"
 import {
   apiKeyAuthDocument,
   chatgptAuthDocument,
   FakeBackend,
   layerAuthManager
 } from "../../src/testing/index.js"
-import { KeyStore } from "../../src/KeyStore.js"
+import { KeyStore } from "../../src/services/KeyStore.js"
 
 const SEED7 = new Uint8Array(32).fill(7)
 const KEY7 = C.encodePrivateKeyBase64(C.keyFromSeed(SEED7))

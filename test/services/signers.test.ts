@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import * as AssertionSigner from "../../src/AssertionSigner.js"
+import * as AssertionSigner from "../../src/services/AssertionSigner.js"
 import * as C from "../../src/crypto/index.js"
 import { hex, loadVectors } from "../utils/vectors.js"
 

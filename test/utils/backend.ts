@@ -3,10 +3,10 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { start, type StartOptions } from "../../src/backend/server.js"
-import * as Config from "../../src/Config.js"
+import * as Config from "../../src/Domain/Settings.js"
 import type { AuthDocument } from "../../src/Domain/AuthDocument.js"
-import * as KeyStore from "../../src/KeyStore.js"
-import * as Layers from "../../src/Layers.js"
+import * as KeyStore from "../../src/services/KeyStore.js"
+import * as Layers from "../../src/manager/Layers.js"
 
 /** Starts the backend (scoped) and issues a login for account-123 / user-123 unless told otherwise. */
 export const startBackend = (options: StartOptions & { readonly accountId?: string; readonly userId?: string } = {}) =>

@@ -5,10 +5,10 @@ import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Config from "../../src/Config.js"
+import * as Config from "../../src/Domain/Settings.js"
 import type { AuthDocument } from "../../src/Domain/AuthDocument.js"
-import * as KeyStore from "../../src/KeyStore.js"
-import * as Layers from "../../src/Layers.js"
+import * as KeyStore from "../../src/services/KeyStore.js"
+import * as Layers from "../../src/manager/Layers.js"
 
 /** Which endpoint a request is for. */
 export type Endpoint = "biscuit" | "register" | "task" | "other"

@@ -15,15 +15,15 @@ import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type { Settings } from "../Config.js"
+import type { Settings } from "../Domain/Settings.js"
 import {
   HttpStatusError,
   type HttpOperation,
   ResponseDecodeError,
   TimeoutError,
   TransportError
-} from "../Errors.js"
-import { issuePaths } from "../internal/issuePaths.js"
+} from "../Domain/Errors.js"
+import { issuePaths } from "../Domain/issuePaths.js"
 
 /** The most of a response body that is ever read. */
 export const MAX_BODY_BYTES = 64 * 1024

@@ -9,8 +9,8 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { createPrivateKey, type KeyObject, sign as nodeSign } from "node:crypto"
-import { agentAssertionFromSignature, agentAssertionPayload, taskRegistrationPayload } from "./crypto/assertion.js"
-import { encodeBase64, encodeBase64Url } from "./crypto/base64.js"
+import { agentAssertionFromSignature, agentAssertionPayload, taskRegistrationPayload } from "../crypto/assertion.js"
+import { encodeBase64, encodeBase64Url } from "../crypto/base64.js"
 import {
   decodePrivateKeyBase64,
   type Ed25519Key,
@@ -20,11 +20,11 @@ import {
   type ExpandedKey,
   generateKey,
   signExpanded
-} from "./crypto/ed25519.js"
-import { openSealedTaskId } from "./crypto/sealedBox.js"
-import { formatTimestamp } from "./crypto/time.js"
-import { TaskId } from "./Domain/Ids.js"
-import { BindingMismatchError, DecryptError, InvalidKeyError } from "./Errors.js"
+} from "../crypto/ed25519.js"
+import { openSealedTaskId } from "../crypto/sealedBox.js"
+import { formatTimestamp } from "../crypto/time.js"
+import { TaskId } from "../Domain/Ids.js"
+import { BindingMismatchError, DecryptError, InvalidKeyError } from "../Domain/Errors.js"
 
 const material = Symbol.for("effect-agent-identity/AgentKey/material")
 

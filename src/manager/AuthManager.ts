@@ -8,22 +8,22 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { AgentRegistry } from "./AgentRegistry.js"
-import { AssertionSigner } from "./AssertionSigner.js"
-import { AgentIdentityConfig } from "./Config.js"
-import { formatTimestamp } from "./crypto/time.js"
-import type { AuthState } from "./Domain/AuthDocument.js"
-import type { TaskId } from "./Domain/Ids.js"
+import { AgentRegistry } from "../services/AgentRegistry.js"
+import { AssertionSigner } from "../services/AssertionSigner.js"
+import { AgentIdentityConfig } from "../Domain/Settings.js"
+import { formatTimestamp } from "../crypto/time.js"
+import type { AuthState } from "../Domain/AuthDocument.js"
+import type { TaskId } from "../Domain/Ids.js"
 import {
   AgentIdentityDisabledError,
   type AuthError,
   BindingMismatchError,
   type KeyStoreError,
   LoginUnavailableError
-} from "./Errors.js"
+} from "../Domain/Errors.js"
 import * as Identity from "./Identity.js"
-import { KeyStore } from "./KeyStore.js"
-import { TaskRegistry } from "./TaskRegistry.js"
+import { KeyStore } from "../services/KeyStore.js"
+import { TaskRegistry } from "../services/TaskRegistry.js"
 
 export type { AgentIdentity, AgentTask, AuthorizationHeader, Binding, Status } from "./Identity.js"
 export { bindingOf } from "./Identity.js"

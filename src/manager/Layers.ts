@@ -2,13 +2,13 @@
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Layer from "effect/Layer"
-import * as AgentRegistry from "./AgentRegistry.js"
-import * as AssertionSigner from "./AssertionSigner.js"
+import * as AgentRegistry from "../services/AgentRegistry.js"
+import * as AssertionSigner from "../services/AssertionSigner.js"
 import * as AuthManager from "./AuthManager.js"
-import * as BiscuitMinter from "./BiscuitMinter.js"
-import * as Config from "./Config.js"
-import * as KeyStore from "./KeyStore.js"
-import * as TaskRegistry from "./TaskRegistry.js"
+import * as BiscuitMinter from "../services/BiscuitMinter.js"
+import * as Config from "../Domain/Settings.js"
+import * as KeyStore from "../services/KeyStore.js"
+import * as TaskRegistry from "../services/TaskRegistry.js"
 
 /** The three HTTP services and the signer, on the ambient HttpClient. */
 export const services: Layer.Layer<

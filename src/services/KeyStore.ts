@@ -24,10 +24,10 @@ import {
   readState,
   withIdentity,
   withIdentityJwt
-} from "./Domain/AuthDocument.js"
-import { ForeignIdentityFormatError, KeyStoreError } from "./Errors.js"
-import * as AuthFile from "./internal/authFile.js"
-import { withFileLock } from "./internal/fileLock.js"
+} from "../Domain/AuthDocument.js"
+import { ForeignIdentityFormatError, KeyStoreError } from "../Domain/Errors.js"
+import * as AuthFile from "../internal/authFile.js"
+import { withFileLock } from "../internal/fileLock.js"
 
 /** The KeyStore's operations. */
 export interface Service {

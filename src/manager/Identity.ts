@@ -9,12 +9,12 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { type AgentKey, AssertionSigner } from "./AssertionSigner.js"
-import { AgentIdentityConfig } from "./Config.js"
-import type { AgentIdentityRecord, AuthState, Login } from "./Domain/AuthDocument.js"
-import type { TaskId } from "./Domain/Ids.js"
-import { decodeUnverified, issuedAt } from "./Domain/IdentityJwt.js"
-import { AgentRuntimeId } from "./Domain/Ids.js"
+import { type AgentKey, AssertionSigner } from "../services/AssertionSigner.js"
+import { AgentIdentityConfig } from "../Domain/Settings.js"
+import type { AgentIdentityRecord, AuthState, Login } from "../Domain/AuthDocument.js"
+import type { TaskId } from "../Domain/Ids.js"
+import { decodeUnverified, issuedAt } from "../Domain/IdentityJwt.js"
+import { AgentRuntimeId } from "../Domain/Ids.js"
 import {
   type AuthError,
   BindingMismatchError,
@@ -22,9 +22,9 @@ import {
   type InvalidKeyError,
   type KeyStoreError,
   LoginUnavailableError
-} from "./Errors.js"
-import { isTrustedBaseUrl } from "./http/endpoints.js"
-import { KeyStore } from "./KeyStore.js"
+} from "../Domain/Errors.js"
+import { isTrustedBaseUrl } from "../Domain/Endpoints.js"
+import { KeyStore } from "../services/KeyStore.js"
 
 /** Which account and user an identity belongs to (Codex's `AgentIdentityBinding`). */
 export interface Binding {

@@ -11,8 +11,8 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import { AuthManager } from "./AuthManager.js"
-import { formatTimestamp } from "./crypto/time.js"
-import { type AuthError, KeyStoreError } from "./Errors.js"
+import { formatTimestamp } from "../crypto/time.js"
+import { type AuthError, KeyStoreError } from "../Domain/Errors.js"
 
 /** A session's task. */
 export const SessionAgentTask = Schema.Struct({

@@ -8,11 +8,11 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { AgentIdentityConfig } from "./Config.js"
-import { newRequestId } from "./crypto/time.js"
-import { LoginUnavailableError, ResponseDecodeError } from "./Errors.js"
-import { biscuitUrl } from "./http/endpoints.js"
-import { type CallError, send } from "./http/transport.js"
+import { AgentIdentityConfig } from "../Domain/Settings.js"
+import { newRequestId } from "../crypto/time.js"
+import { LoginUnavailableError, ResponseDecodeError } from "../Domain/Errors.js"
+import { biscuitUrl } from "../Domain/Endpoints.js"
+import { type CallError, send } from "../internal/transport.js"
 
 /** The request a biscuit is minted for. */
 export interface BiscuitTarget {

@@ -12,12 +12,12 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { AssertionSigner, type SigningIdentity } from "./AssertionSigner.js"
 import { BiscuitMinter, type MintError } from "./BiscuitMinter.js"
-import { AgentIdentityConfig } from "./Config.js"
-import { TaskId } from "./Domain/Ids.js"
-import { RegisterTaskRequest, RegisterTaskResponse } from "./Domain/Wire.js"
-import { type DecryptError, ResponseDecodeError, type RuntimeIdError } from "./Errors.js"
-import { taskRegisterUrl } from "./http/endpoints.js"
-import { decodeJsonBody, retrying, send } from "./http/transport.js"
+import { AgentIdentityConfig } from "../Domain/Settings.js"
+import { TaskId } from "../Domain/Ids.js"
+import { RegisterTaskRequest, RegisterTaskResponse } from "../Domain/Wire.js"
+import { type DecryptError, ResponseDecodeError, type RuntimeIdError } from "../Domain/Errors.js"
+import { taskRegisterUrl } from "../Domain/Endpoints.js"
+import { decodeJsonBody, retrying, send } from "../internal/transport.js"
 
 /** Errors of a task registration. */
 export type TaskError = MintError | RuntimeIdError | DecryptError

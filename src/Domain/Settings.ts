@@ -8,8 +8,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { Abom } from "./Domain/Wire.js"
-import { normalizeBaseUrl, normalizeHost } from "./http/endpoints.js"
+import { Abom } from "./Wire.js"
+import { normalizeBaseUrl, normalizeHost } from "./Endpoints.js"
 
 /** Whether agent identity auth is used (Codex's `features.use_agent_identity`). */
 export type Mode = "enabled" | "disabled"

@@ -1,6 +1,6 @@
 /** auth.json documents shaped like the ones `codex login` writes, for tests and the reference backend. */
 import { encodeBase64Url } from "../crypto/base64.js"
-import type { AuthDocument } from "../Domain/AuthDocument.js"
+import type { AuthDocument } from "./AuthDocument.js"
 
 const base64UrlJson = (value: unknown) => encodeBase64Url(new TextEncoder().encode(JSON.stringify(value)))
 

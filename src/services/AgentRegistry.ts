@@ -11,12 +11,12 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { BiscuitMinter, type MintError } from "./BiscuitMinter.js"
-import { AgentIdentityConfig } from "./Config.js"
-import { AgentRuntimeId } from "./Domain/Ids.js"
-import { RegisterAgentRequest, RegisterAgentResponse } from "./Domain/Wire.js"
-import type { RuntimeIdError } from "./Errors.js"
-import { registerUrl, validateRuntimeId } from "./http/endpoints.js"
-import { decodeJsonBody, retrying, send } from "./http/transport.js"
+import { AgentIdentityConfig } from "../Domain/Settings.js"
+import { AgentRuntimeId } from "../Domain/Ids.js"
+import { RegisterAgentRequest, RegisterAgentResponse } from "../Domain/Wire.js"
+import type { RuntimeIdError } from "../Domain/Errors.js"
+import { registerUrl, validateRuntimeId } from "../Domain/Endpoints.js"
+import { decodeJsonBody, retrying, send } from "../internal/transport.js"
 
 /** Errors of a registration. */
 export type RegisterError = MintError | RuntimeIdError

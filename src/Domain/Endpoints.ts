@@ -3,7 +3,7 @@
  * per endpoint, runtime ids made safe for a URL path, and the hosts an AgentAssertion may go to.
  */
 import * as Either from "effect/Either"
-import { RuntimeIdError } from "../Errors.js"
+import { RuntimeIdError } from "./Errors.js"
 
 const trimTrailingSlashes = (text: string): string => text.replace(/\/+$/, "")
 const SUFFIXES = ["/wham/remote/control/server/enroll", "/wham/remote/control/server"]

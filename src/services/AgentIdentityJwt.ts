@@ -4,7 +4,7 @@
  * the key found by `kid`, issuer `https://chatgpt.com/codex-backend/agent-identity`, audience
  * `codex-app-server`, `exp` and `iat` checked with 60 s of leeway.
  */
-export { AUDIENCE, Claims, decodeUnverified, ISSUER, issuedAt, LEEWAY_SECONDS } from "./Domain/IdentityJwt.js"
+export { AUDIENCE, Claims, decodeUnverified, ISSUER, issuedAt, LEEWAY_SECONDS } from "../Domain/IdentityJwt.js"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Context from "effect/Context"
@@ -14,10 +14,10 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from "jose"
-import { AgentIdentityConfig } from "./Config.js"
-import { AUDIENCE, type Claims, decodeUnverified, ISSUER, LEEWAY_SECONDS } from "./Domain/IdentityJwt.js"
-import { AgentIdentityJwtError } from "./Errors.js"
-import { type CallError, decodeJsonBody, retrying, send } from "./http/transport.js"
+import { AgentIdentityConfig } from "../Domain/Settings.js"
+import { AUDIENCE, type Claims, decodeUnverified, ISSUER, LEEWAY_SECONDS } from "../Domain/IdentityJwt.js"
+import { AgentIdentityJwtError } from "../Domain/Errors.js"
+import { type CallError, decodeJsonBody, retrying, send } from "../internal/transport.js"
 
 /** Verifies a JWT against a JWK Set at time `nowMillis`. */
 export const verifyWithJwks = (
