@@ -12,7 +12,7 @@ describe("testing kit", () => {
     Effect.gen(function*() {
       const layer = makeTestLayer(AuthManager)({
         authorizationHeaderOrBearer: Effect.succeed(
-          Option.some({ scheme: "Bearer" as const, value: Redacted.make("Bearer t"), accountId: Option.none() })
+          Option.some({ scheme: "Bearer" as const, value: Redacted.make("Bearer t"), accountId: Option.none(), fedramp: false, task: Option.none() })
         )
       })
       const header = yield* Effect.flatMap(AuthManager, (a) => a.authorizationHeaderOrBearer).pipe(Effect.provide(layer))

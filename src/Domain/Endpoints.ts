@@ -3,13 +3,19 @@
  * per endpoint, runtime ids made safe for a URL path, and the hosts an AgentAssertion may go to.
  */
 import * as Either from "effect/Either"
-import { RuntimeIdError } from "./Errors.js"
+import * as Option from "effect/Option"
+import { RuntimeIdError, SettingsError } from "./Errors.js"
 
-const trimTrailingSlashes = (text: string): string => text.replace(/\/+$/, "")
+/** The text without its trailing `/` characters (Rust's `trim_end_matches('/')`). */
+export const trimTrailingSlashes = (text: string): string => text.replace(/\/+$/, "")
 const SUFFIXES = ["/wham/remote/control/server/enroll", "/wham/remote/control/server"]
 const CHATGPT_PREFIXES = ["https://chatgpt.com", "https://chat.openai.com"]
 
-/** Codex's `normalize_chatgpt_base_url`, newest rule (protocol A.1, `0f6330f6`). */
+/**
+ * Codex's `normalize_chatgpt_base_url`, newest rule: trailing `/` removed, one remote-control suffix
+ * stripped, `/codex` stripped unless it ends `/api/codex`, `/backend-api` appended for the two ChatGPT
+ * hosts when neither `/backend-api` nor `/api/codex` is present.
+ */
 export const normalizeBaseUrl = (input: string): string => {
   let base = trimTrailingSlashes(input.trim())
   const suffix = SUFFIXES.find((s) => base.endsWith(s))
@@ -37,15 +43,26 @@ const describeRuntimeId = (id: string): string => {
   return shown
 }
 
-/** A runtime id from the server, refused unless it is safe to put in a URL path segment. */
-export const validateRuntimeId = (id: string): Either.Either<string, RuntimeIdError> => {
-  const fail = (reason: string) => Either.left(new RuntimeIdError({ reason, runtimeId: describeRuntimeId(id) }))
+/** An id from the server (`runtime` by default, or `task`), refused unless it is safe in a URL path segment and a header. */
+export const validateRuntimeId = (id: string, kind: "runtime" | "task" = "runtime"): Either.Either<string, RuntimeIdError> => {
+  const fail = (reason: string) =>
+    Either.left(new RuntimeIdError({ reason, runtimeId: describeRuntimeId(id), ...(kind === "task" ? { kind } : {}) }))
   if (id.length === 0) return fail("it is empty")
   if (id.length > MAX_RUNTIME_ID_LENGTH) return fail(`it is longer than ${MAX_RUNTIME_ID_LENGTH} characters`)
   if (id === "." || id === "..") return fail("it is a relative path segment")
   if (UNSAFE_RUNTIME_ID.test(id)) return fail("it contains a path separator, ?, #, whitespace or a control character")
   return Either.right(id)
 }
+
+/** A task id from the server, refused unless it is printable, bounded and safe in a header (the runtime id's rule). */
+export const validateTaskId = (id: string): Either.Either<string, RuntimeIdError> => validateRuntimeId(id, "task")
+
+/** `POST {authapi}/v1/agent/register` (2026-06). */
+export const authApiRegisterUrl = (authApi: string): string => `${trimTrailingSlashes(authApi)}/v1/agent/register`
+
+/** `POST {authapi}/v1/agent/{id}/task/register` (2026-06), the id validated and percent-encoded. */
+export const authApiTaskRegisterUrl = (authApi: string, agentRuntimeId: string): Either.Either<string, RuntimeIdError> =>
+  taskRegisterUrl(authApi, agentRuntimeId)
 
 /** `POST {base}/v1/agent/{id}/task/register`, the id validated and percent-encoded. */
 export const taskRegisterUrl = (base: string, agentRuntimeId: string): Either.Either<string, RuntimeIdError> =>
@@ -54,8 +71,77 @@ export const taskRegisterUrl = (base: string, agentRuntimeId: string): Either.Ei
     (id) => `${trimTrailingSlashes(base)}/v1/agent/${encodeURIComponent(id)}/task/register`
   )
 
-/** `GET {base}/v1/whoami` on the reference backend. */
+/** Fails, before any network I/O, when 2026-06 has no AuthAPI base for the base URL. */
+export const requireAuthApi = (settings: {
+  readonly baseUrl: string
+  readonly authApiBaseUrl: Option.Option<string>
+}): Either.Either<string, SettingsError> =>
+  Option.match(settings.authApiBaseUrl, {
+    onSome: Either.right,
+    onNone: () =>
+      Either.left(
+        new SettingsError({
+          option: "authApiBaseUrl",
+          reason: `is required: the base URL ${settings.baseUrl} is not a ChatGPT production or staging environment ` +
+            "(Agent Identity only supports those); give the AuthAPI base with --authapi-base-url or " +
+            "CODEX_AGENT_IDENTITY_AUTHAPI_BASE_URL"
+        })
+      )
+  })
+
+/** `GET {base}/v1/whoami` on the reference backend: which credential it accepted. */
 export const whoamiUrl = (base: string): string => `${trimTrailingSlashes(base)}/v1/whoami`
+
+/** Whether a text is an absolute http or https URL without userinfo. */
+export const isHttpUrl = (text: string): boolean => {
+  try {
+    const url = new URL(text)
+    return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "" && url.username === "" &&
+      url.password === ""
+  } catch {
+    return false
+  }
+}
+
+const CHATGPT_PATHS = ["", "/backend-api", "/codex", "/backend-api/codex"]
+const PRODUCTION_ORIGINS = ["https://chatgpt.com", "https://chat.openai.com"]
+const STAGING_ORIGINS = ["https://chatgpt-staging.com"]
+
+/** The AuthAPI of ChatGPT production. */
+export const PRODUCTION_AUTHAPI = "https://auth.openai.com/api/accounts"
+/** The AuthAPI of ChatGPT staging. */
+export const STAGING_AUTHAPI = "https://auth.api.openai.org/api/accounts"
+
+const matchesEnvironment = (base: string, origins: ReadonlyArray<string>) =>
+  origins.some((origin) => CHATGPT_PATHS.some((p) => base === origin + p))
+
+/**
+ * The AuthAPI of a ChatGPT base URL's environment (Codex today): the base, trailing `/` removed and
+ * otherwise as given, must be one of the four forms (bare, `/backend-api`, `/codex`, `/backend-api/codex`)
+ * of a production or staging origin; anything else has none.
+ */
+export const authApiBaseFor = (base: string): Option.Option<string> => {
+  const trimmed = trimTrailingSlashes(base.trim())
+  if (matchesEnvironment(trimmed, PRODUCTION_ORIGINS)) return Option.some(PRODUCTION_AUTHAPI)
+  if (matchesEnvironment(trimmed, STAGING_ORIGINS)) return Option.some(STAGING_AUTHAPI)
+  return Option.none()
+}
+
+/** `GET {authapi}/v1/user-auth-credential/whoami`: the account of a personal access token. */
+export const credentialWhoamiUrl = (authApi: string): string =>
+  `${trimTrailingSlashes(authApi)}/v1/user-auth-credential/whoami`
+
+/**
+ * Where the Agent Identity JWKS is served. 2026-06: `{base}/wham/agent-identities/jwks` when the base
+ * contains `/backend-api`, else `{base}/agent-identities/jwks`. 2026-04 (the first JWKS release) also
+ * knew `/api/codex` bases and put others under `/api/codex`.
+ */
+export const jwksUrl = (base: string, protocol: "2026-04" | "2026-06" = "2026-06"): string => {
+  const trimmed = trimTrailingSlashes(base)
+  if (trimmed.includes("/backend-api")) return `${trimmed}/wham/agent-identities/jwks`
+  if (protocol === "2026-06" || trimmed.includes("/api/codex")) return `${trimmed}/agent-identities/jwks`
+  return `${trimmed}/api/codex/agent-identities/jwks`
+}
 
 const CODEX_HOSTS = ["chatgpt.com", "chat.openai.com", "chatgpt-staging.com"]
 const CODEX_HOST_SUFFIXES = [".chatgpt.com", ".chatgpt-staging.com"]

@@ -6,7 +6,7 @@
 import * as Schema from "effect/Schema"
 
 /** Which backend call an HTTP failure belongs to. */
-export const HttpOperation = Schema.Literal("biscuit", "register", "task", "jwks", "request")
+export const HttpOperation = Schema.Literal("biscuit", "register", "task", "jwks", "credential", "request")
 export type HttpOperation = typeof HttpOperation.Type
 
 /** A stored or supplied private key that cannot be used (bad base64, bad or mismatched PKCS#8). */
@@ -98,7 +98,9 @@ export const LoginUnavailableReason = Schema.Literal(
   "ApiKey",
   "MissingToken",
   "MissingAccount",
-  "Expired"
+  "Expired",
+  "Unsupported",
+  "PersonalAccessToken"
 )
 export type LoginUnavailableReason = typeof LoginUnavailableReason.Type
 
@@ -107,7 +109,9 @@ const loginMessages: Record<LoginUnavailableReason, string> = {
   ApiKey: "auth.json holds an API-key login; agent identity needs a ChatGPT login (`codex login`)",
   MissingToken: "the ChatGPT login in auth.json has no access token; run `codex login` again",
   MissingAccount: "the ChatGPT login in auth.json has no account id; run `codex login` again",
-  Expired: "the ChatGPT access token was rejected (expired or revoked); log in again with `codex login`"
+  Expired: "the ChatGPT access token was rejected (expired or revoked); log in again with `codex login`",
+  Unsupported: "auth.json holds a login this library cannot use for agent identity; log in with `codex login` or an access token",
+  PersonalAccessToken: "a personal access token is a Bearer login and has no agent identity; use an Agent Identity access token or `codex login`"
 }
 
 /** No ChatGPT login can be used: none, an API-key login, a missing token or account, or an expired token. */
@@ -140,13 +144,15 @@ export class ForeignIdentityFormatError extends Schema.TaggedError<ForeignIdenti
   }
 }
 
-/** A runtime id from the server that is unsafe to put in a URL path. */
+/** A runtime id (or task id) from the server that is unsafe to put in a URL path or a header. */
 export class RuntimeIdError extends Schema.TaggedError<RuntimeIdError>()("RuntimeIdError", {
   reason: Schema.String,
-  runtimeId: Schema.String
+  /** Shown JSON-escaped and cut to 80 characters. */
+  runtimeId: Schema.String,
+  kind: Schema.optional(Schema.Literal("runtime", "task"))
 }) {
   override get message() {
-    return `unsafe agent runtime id ${this.runtimeId}: ${this.reason}`
+    return `unsafe agent ${this.kind === "task" ? "task" : "runtime"} id ${this.runtimeId}: ${this.reason}`
   }
 }
 
@@ -178,6 +184,30 @@ export class AgentIdentityJwtError extends Schema.TaggedError<AgentIdentityJwtEr
   }
 }
 
+/**
+ * Agent or task registration was unavailable (429, 5xx, timeouts, connection failures) on every attempt.
+ * Under 2026-06 the account then uses Bearer for a cooldown, as Codex does, instead of asking again.
+ */
+export class BootstrapUnavailableError extends Schema.TaggedError<BootstrapUnavailableError>()("BootstrapUnavailableError", {
+  operation: Schema.Literal("agent identity registration", "agent task registration"),
+  attempts: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `agent identity bootstrap unavailable after ${this.attempts} attempts during ${this.operation}: ${this.reason}`
+  }
+}
+
+/** A setting that cannot be used, found before any network I/O. */
+export class SettingsError extends Schema.TaggedError<SettingsError>()("SettingsError", {
+  option: Schema.Literal("baseUrl", "authApiBaseUrl", "jwksBaseUrl", "userAuthApiBaseUrl", "protocol"),
+  reason: Schema.String
+}) {
+  override get message() {
+    return `setting ${this.option} ${this.reason}`
+  }
+}
+
 /** Every error the library's services can fail with. */
 export type AuthError =
   | InvalidKeyError
@@ -193,6 +223,8 @@ export type AuthError =
   | RuntimeIdError
   | AgentIdentityDisabledError
   | AgentIdentityJwtError
+  | BootstrapUnavailableError
+  | SettingsError
 
 /** The schema of the union, for encoding errors (e.g. `--json` output). */
 export const AuthError = Schema.Union(
@@ -208,5 +240,7 @@ export const AuthError = Schema.Union(
   ForeignIdentityFormatError,
   RuntimeIdError,
   AgentIdentityDisabledError,
-  AgentIdentityJwtError
+  AgentIdentityJwtError,
+  BootstrapUnavailableError,
+  SettingsError
 )

@@ -4,9 +4,10 @@
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { decodeBase64Url } from "../crypto/base64.js"
+import { formatTimestamp } from "../crypto/time.js"
 import { AgentIdentityJwtError } from "./Errors.js"
 import { issuePaths } from "./issuePaths.js"
+import { decodeJwtPayload } from "./Jwt.js"
 
 /** Who issues Agent Identity JWTs, and for whom. */
 export const ISSUER = "https://chatgpt.com/codex-backend/agent-identity"
@@ -14,17 +15,20 @@ export const AUDIENCE = "codex-app-server"
 /** Leeway for `exp` and `iat`, as jsonwebtoken's default. */
 export const LEEWAY_SECONDS = 60
 
-/** The claims of an Agent Identity JWT; every one is required. */
+/**
+ * The claims of an Agent Identity JWT. Today's Codex requires all but `email` (absent or `""` means none)
+ * and does not check `iat`.
+ */
 export const Claims = Schema.Struct({
   iss: Schema.String,
   aud: Schema.Union(Schema.String, Schema.Array(Schema.String)),
-  iat: Schema.Number,
+  iat: Schema.optional(Schema.Number),
   exp: Schema.Number,
   agent_runtime_id: Schema.String,
   agent_private_key: Schema.Redacted(Schema.String),
   account_id: Schema.String,
   chatgpt_user_id: Schema.String,
-  email: Schema.String,
+  email: Schema.optionalWith(Schema.String, { nullable: true }),
   plan_type: Schema.String,
   chatgpt_account_is_fedramp: Schema.Boolean
 })
@@ -33,25 +37,23 @@ export type Claims = typeof Claims.Type
 const decodeClaims = Schema.decodeUnknownEither(Claims, { errors: "all" })
 const fail = (reason: string) => Either.left(new AgentIdentityJwtError({ reason }))
 
-/** Codex's unverified decode: exactly 3 non-empty parts, a base64url payload, JSON, every claim present. */
+const FAILURES = {
+  format: "invalid agent identity JWT format",
+  base64url: "agent identity JWT payload is not valid base64url",
+  json: "agent identity JWT payload is not valid JSON",
+  object: "agent identity JWT payload is not valid JSON"
+} as const
+
+/** Codex's unverified decode: exactly 3 non-empty parts, a base64url payload, JSON, every required claim present. */
 export const decodeUnverified = (jwt: string): Either.Either<Claims, AgentIdentityJwtError> => {
-  const parts = jwt.split(".")
-  if (parts.length !== 3 || parts.some((p) => p.length === 0)) return fail("invalid agent identity JWT format")
-  const payload = decodeBase64Url(parts[1]!)
-  if (Either.isLeft(payload)) return fail("agent identity JWT payload is not valid base64url")
-  let json: unknown
-  try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload.right))
-  } catch {
-    return fail("agent identity JWT payload is not valid JSON")
-  }
-  return Either.mapLeft(decodeClaims(json), (error) =>
+  const payload = decodeJwtPayload(jwt, { exactParts: true })
+  if (Either.isLeft(payload)) return fail(FAILURES[payload.left])
+  return Either.mapLeft(decodeClaims(payload.right), (error) =>
     new AgentIdentityJwtError({ reason: `agent identity JWT is missing claims: ${issuePaths(error.issue, "payload").join(", ")}` }))
 }
 
-
-/** `iat` as a Codex timestamp, or "unknown" when it is not a representable time (a hostile or broken JWT). */
+/** `iat` as a Codex timestamp, or "unknown" when absent or not a representable time (a hostile or broken JWT). */
 export const issuedAt = (claims: Pick<Claims, "iat">): string =>
-  Number.isFinite(claims.iat) && Math.abs(claims.iat) <= 8.64e12
-    ? new Date(Math.floor(claims.iat) * 1000).toISOString().slice(0, 19) + "Z"
+  claims.iat !== undefined && Number.isFinite(claims.iat) && Math.abs(claims.iat) <= 8.64e12
+    ? formatTimestamp(Math.floor(claims.iat) * 1000)
     : "unknown"

@@ -8,12 +8,23 @@ export class Abom extends Schema.Class<Abom>("Abom")({
   running_location: Schema.String
 }) {}
 
-/** `POST {base}/v1/agent/register` body. */
+/** `POST {base}/v1/agent/register` body (2026-04: `capabilities` always empty). */
 export class RegisterAgentRequest extends Schema.Class<RegisterAgentRequest>("RegisterAgentRequest")({
   abom: Abom,
   agent_public_key: Schema.String,
   capabilities: Schema.Array(Schema.String)
 }) {}
+
+/** `POST {authapi}/v1/agent/register` body (2026-06): `capabilities: ["responsesapi"]`, `ttl: null`. */
+export class RegisterAgentRequestV2 extends Schema.Class<RegisterAgentRequestV2>("RegisterAgentRequestV2")({
+  abom: Abom,
+  agent_public_key: Schema.String,
+  capabilities: Schema.Array(Schema.String),
+  ttl: Schema.Null
+}) {}
+
+/** The capabilities a 2026-06 agent registers with. */
+export const AGENT_CAPABILITIES: ReadonlyArray<string> = ["responsesapi"]
 
 /** Its answer: extra fields are ignored. */
 export const RegisterAgentResponse = Schema.Struct({ agent_runtime_id: Schema.String })
@@ -24,11 +35,27 @@ export class RegisterTaskRequest extends Schema.Class<RegisterTaskRequest>("Regi
   timestamp: Schema.String
 }) {}
 
-/** Its answer: a plaintext or sealed task id, snake_case or camelCase. */
+/** `POST {authapi}/v1/agent/{id}/task/register` body (2026-06 order: timestamp, then signature). */
+export class RegisterTaskRequestV2 extends Schema.Class<RegisterTaskRequestV2>("RegisterTaskRequestV2")({
+  timestamp: Schema.String,
+  signature: Schema.String
+}) {}
+
+/** Its answer: a plaintext or sealed task id, snake_case or camelCase (null counts as absent). */
 export const RegisterTaskResponse = Schema.Struct({
-  task_id: Schema.optional(Schema.String),
-  taskId: Schema.optional(Schema.String),
-  encrypted_task_id: Schema.optional(Schema.String),
-  encryptedTaskId: Schema.optional(Schema.String)
+  task_id: Schema.optionalWith(Schema.String, { nullable: true }),
+  taskId: Schema.optionalWith(Schema.String, { nullable: true }),
+  encrypted_task_id: Schema.optionalWith(Schema.String, { nullable: true }),
+  encryptedTaskId: Schema.optionalWith(Schema.String, { nullable: true })
 })
+
+/** `GET {authapi}/v1/user-auth-credential/whoami` answer: a personal access token's account. */
+export const CredentialWhoami = Schema.Struct({
+  email: Schema.optionalWith(Schema.String, { nullable: true }),
+  chatgpt_user_id: Schema.String,
+  chatgpt_account_id: Schema.String,
+  chatgpt_plan_type: Schema.String,
+  chatgpt_account_is_fedramp: Schema.Boolean
+})
+export type CredentialWhoami = typeof CredentialWhoami.Type
 

@@ -23,17 +23,23 @@ import { encodePrivateKeyBase64, generateKey, parseSshPublicKey } from "../crypt
 import { sealTaskId } from "../crypto/sealedBox.js"
 import { isRequestId, parseTimestamp, withinSkew } from "../crypto/time.js"
 import type { AuthDocument } from "../Domain/AuthDocument.js"
-import { RegisterAgentRequest, RegisterTaskRequest } from "../Domain/Wire.js"
+import { RegisterAgentRequest, RegisterAgentRequestV2, RegisterTaskRequest, RegisterTaskRequestV2 } from "../Domain/Wire.js"
 import { chatgptAuthDocument } from "../Domain/CodexLogin.js"
 import * as AssertionVerifier from "./AssertionVerifier.js"
 
-/** The endpoints, for counters and fault injection. */
-export type Endpoint = "biscuit" | "register" | "task" | "whoami" | "jwks"
+/**
+ * The endpoints, for counters and fault injection. `register` and `task` count both generations: at the
+ * ChatGPT backend with a biscuit (2026-04) and at the AuthAPI (2026-06). `credential` is the AuthAPI's
+ * whoami of a personal access token.
+ */
+export type Endpoint = "biscuit" | "register" | "task" | "whoami" | "jwks" | "credential"
 
 /** Backend options. */
 export interface Options {
-  /** Path prefix of every route (default `/backend-api`). */
+  /** Path prefix of every ChatGPT backend route (default `/backend-api`). */
   readonly prefix?: "" | `/${string}`
+  /** Path prefix of the AuthAPI routes (default `/api/accounts`). */
+  readonly authApiPrefix?: `/${string}`
   readonly maxSkewSeconds?: number
   /** Seal task ids (default) or answer them in plain `task_id`. */
   readonly sealTaskIds?: boolean
@@ -48,9 +54,13 @@ export interface Options {
   ) => Option.Option<Effect.Effect<HttpServerResponse.HttpServerResponse>>
 }
 
+/** A login the backend issued, with its profile. */
 interface Login {
   readonly accountId: string
   readonly userId: string
+  readonly email?: string | undefined
+  readonly planType: string
+  readonly isFedramp: boolean
 }
 interface Biscuit {
   readonly method: string
@@ -72,12 +82,22 @@ export interface RecordedRequest {
   readonly body: string
 }
 
+/** What a test may choose of an issued login. */
+export interface LoginOptions {
+  readonly accountId?: string
+  readonly userId?: string
+  readonly accessToken?: string
+  readonly email?: string
+  readonly planType?: string
+  readonly isFedramp?: boolean
+}
+
 /** The backend's state and recorders, for tests. */
 export interface Service {
   /** Issues a throwaway ChatGPT login as a Codex auth.json document. */
-  readonly issueLogin: (
-    options?: { readonly accountId?: string; readonly userId?: string; readonly accessToken?: string }
-  ) => Effect.Effect<AuthDocument>
+  readonly issueLogin: (options?: LoginOptions) => Effect.Effect<AuthDocument>
+  /** Issues a personal access token (`at-…`) for a login; the AuthAPI's whoami names its account. */
+  readonly issuePersonalAccessToken: (options?: LoginOptions) => Effect.Effect<string>
   /** Every request received so far. */
   readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
   /** Calls per endpoint so far (faulted ones included). */
@@ -92,7 +112,16 @@ export interface Service {
     readonly accountId: string
     readonly userId: string
     readonly ttlSeconds?: number
+    readonly email?: string | null
+    readonly planType?: string
+    readonly isFedramp?: boolean
+    /** For refusal tests: another issuer or audience, or no `kid` (null), still signed with the trusted key. */
+    readonly issuer?: string
+    readonly audience?: string
+    readonly kid?: string | null
   }) => Effect.Effect<string>
+  /** Registers an agent key as another client (Codex) would have, for an account; returns its runtime id. */
+  readonly registerAgent: (options: { readonly publicKey: Uint8Array } & LoginOptions) => Effect.Effect<string>
   /** Revokes a task: its assertions are refused from now on. */
   readonly revokeTask: (taskId: string) => Effect.Effect<boolean>
   readonly agentCount: Effect.Effect<number>
@@ -110,17 +139,33 @@ const randomId = (prefix: string) => `${prefix}${encodeBase64Url(randomBytes(12)
 
 const decodeRegister = Schema.decodeUnknownEither(Schema.parseJson(RegisterAgentRequest), { onExcessProperty: "error" })
 const decodeTask = Schema.decodeUnknownEither(Schema.parseJson(RegisterTaskRequest), { onExcessProperty: "error" })
+const decodeRegisterV2 = Schema.decodeUnknownEither(Schema.parseJson(RegisterAgentRequestV2), { onExcessProperty: "error" })
+const decodeTaskV2 = Schema.decodeUnknownEither(Schema.parseJson(RegisterTaskRequestV2), { onExcessProperty: "error" })
+
+/** Keys of a JSON object text in order (to check a body's field order, which Codex fixes). */
+const keysOf = (text: string): ReadonlyArray<string> => {
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === "object" && value !== null ? Object.keys(value) : []
+  } catch {
+    return []
+  }
+}
 
 /** Builds the state and the router. */
 export const make = (options: Options = {}) =>
   Effect.sync(() => {
     const prefix = options.prefix ?? "/backend-api"
+    const authApi = options.authApiPrefix ?? "/api/accounts"
     const maxSkew = options.maxSkewSeconds ?? 300
     const logins = new Map<string, Login>()
+    const personalTokens = new Map<string, Login>()
     const biscuits = new Map<string, Biscuit>()
     const agents = new Map<string, Agent>()
     const tasks = new Map<string, string>()
-    const counts: Record<Endpoint, number> = { biscuit: 0, register: 0, task: 0, whoami: 0, jwks: 0 }
+    // Tasks registered at the AuthAPI (2026-06): their assertions must name the agent's account beside them.
+    const currentTasks = new Set<string>()
+    const counts: Record<Endpoint, number> = { biscuit: 0, register: 0, task: 0, whoami: 0, jwks: 0, credential: 0 }
     const rejections: Array<{ endpoint: Endpoint; status: number; reason: string }> = []
     const requests: Array<RecordedRequest> = []
 
@@ -224,6 +269,15 @@ export const make = (options: Options = {}) =>
           const verified = yield* Effect.either(verifier.verify(authorization))
           if (Either.isLeft(verified)) return refuse("whoami", 401, verified.left.reason)
           const agent = agents.get(verified.right.agentRuntimeId)!
+          if (currentTasks.has(verified.right.taskId)) {
+            // 2026-06: the account rides beside the assertion, and a FedRAMP account says so.
+            if (request.headers["chatgpt-account-id"] !== agent.login.accountId) {
+              return refuse("whoami", 401, "ChatGPT-Account-ID does not name the agent's account")
+            }
+            if (agent.login.isFedramp && request.headers["x-openai-fedramp"] !== "true") {
+              return refuse("whoami", 401, "a FedRAMP account's request lacks X-OpenAI-Fedramp")
+            }
+          }
           return HttpServerResponse.unsafeJson({
             scheme: "AgentAssertion",
             agent_runtime_id: verified.right.agentRuntimeId,
@@ -236,13 +290,96 @@ export const make = (options: Options = {}) =>
         return HttpServerResponse.unsafeJson({ scheme: "Bearer", account_id: login.accountId })
       }))
 
-    const issueLogin: Service["issueLogin"] = (login = {}) =>
+    /** 2026-06 agent registration at the AuthAPI: the user's Bearer token, no biscuit, Codex's body in its order. */
+    const registerAtAuthApi = endpoint("register", (request) =>
+      Effect.gen(function*() {
+        const login = loginOf(request.headers["authorization"])
+        if (login === undefined) return refuse("register", 401, "invalid access token")
+        if (request.headers["x-openai-authorization"] !== undefined) return refuse("register", 400, "the AuthAPI takes no biscuit")
+        if (login.isFedramp !== (request.headers["x-openai-fedramp"] === "true")) {
+          return refuse("register", 400, "X-OpenAI-Fedramp must be sent exactly for a FedRAMP account")
+        }
+        const text = yield* request.text
+        const body = decodeRegisterV2(text)
+        if (Either.isLeft(body)) return refuse("register", 400, "body does not match the registration schema")
+        if (keysOf(text).join(",") !== "abom,agent_public_key,capabilities,ttl") return refuse("register", 400, "body fields out of order")
+        if (body.right.capabilities.join(",") !== "responsesapi") return refuse("register", 400, "capabilities must be [\"responsesapi\"]")
+        const publicKey = parseSshPublicKey(body.right.agent_public_key)
+        if (Either.isLeft(publicKey)) return refuse("register", 400, publicKey.left.reason)
+        const id = options.nextRuntimeId?.() ?? randomId("agent_")
+        agents.set(id, { publicKey: publicKey.right, login })
+        return HttpServerResponse.unsafeJson({ agent_runtime_id: id })
+      }))
+
+    /** 2026-06 task registration at the AuthAPI: no credentials at all; the signature is the proof. */
+    const registerTaskAtAuthApi = endpoint("task", (request) =>
+      Effect.gen(function*() {
+        if (request.headers["authorization"] !== undefined || request.headers["x-openai-authorization"] !== undefined) {
+          return refuse("task", 400, "task registration at the AuthAPI carries no credentials")
+        }
+        const { id } = yield* HttpRouter.params
+        const agent = id === undefined ? undefined : agents.get(id)
+        if (id === undefined || agent === undefined) return refuse("task", 404, "unknown agent runtime id")
+        const text = yield* request.text
+        const body = decodeTaskV2(text)
+        if (Either.isLeft(body)) return refuse("task", 400, "body does not match the task schema")
+        if (keysOf(text).join(",") !== "timestamp,signature") return refuse("task", 400, "body fields out of order")
+        const seconds = parseTimestamp(body.right.timestamp)
+        if (Either.isLeft(seconds)) return refuse("task", 400, "bad timestamp")
+        const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
+        if (!withinSkew(seconds.right, now, maxSkew)) return refuse("task", 401, "timestamp outside the skew window")
+        if (!verifyTaskRegistration(agent.publicKey, id, body.right.timestamp, body.right.signature)) {
+          return refuse("task", 401, "task signature does not verify")
+        }
+        const taskId = options.nextTaskId?.() ?? randomId("task_")
+        tasks.set(taskId, id)
+        currentTasks.add(taskId)
+        return HttpServerResponse.unsafeJson(
+          options.sealTaskIds === false ? { task_id: taskId } : { encrypted_task_id: sealTaskId(taskId, agent.publicKey) }
+        )
+      }))
+
+    /** The AuthAPI's whoami of a personal access token. */
+    const credentialWhoami = endpoint("credential", (request) =>
       Effect.sync(() => {
-        const accountId = login.accountId ?? randomId("account-")
-        const userId = login.userId ?? randomId("user-")
-        const accessToken = login.accessToken ?? randomId("at_") + encodeBase64Url(randomBytes(12))
-        logins.set(accessToken, { accountId, userId })
-        return chatgptAuthDocument({ accountId, userId, accessToken, refreshToken: randomId("rt_"), lastRefresh: new Date().toISOString() })
+        const authorization = request.headers["authorization"] ?? ""
+        const login = authorization.startsWith("Bearer ") ? personalTokens.get(authorization.slice("Bearer ".length)) : undefined
+        if (login === undefined) return refuse("credential", 401, "invalid personal access token")
+        return HttpServerResponse.unsafeJson({
+          email: login.email ?? null,
+          chatgpt_user_id: login.userId,
+          chatgpt_account_id: login.accountId,
+          chatgpt_plan_type: login.planType,
+          chatgpt_account_is_fedramp: login.isFedramp
+        })
+      }))
+
+    const profileOf = (login: LoginOptions): Login => ({
+      accountId: login.accountId ?? randomId("account-"),
+      userId: login.userId ?? randomId("user-"),
+      email: login.email,
+      planType: login.planType ?? "plus",
+      isFedramp: login.isFedramp ?? false
+    })
+
+    const issueLogin: Service["issueLogin"] = (options = {}) =>
+      Effect.sync(() => {
+        const login = profileOf(options)
+        const accessToken = options.accessToken ?? randomId("at_") + encodeBase64Url(randomBytes(12))
+        logins.set(accessToken, login)
+        return chatgptAuthDocument({
+          ...login,
+          accessToken,
+          refreshToken: randomId("rt_"),
+          lastRefresh: new Date().toISOString()
+        })
+      })
+
+    const issuePersonalAccessToken: Service["issuePersonalAccessToken"] = (options = {}) =>
+      Effect.sync(() => {
+        const token = `at-${encodeBase64Url(randomBytes(24))}`
+        personalTokens.set(token, profileOf(options))
+        return token
       })
 
     // The identity-JWT signing key, made on first use (RSA key generation takes a moment).
@@ -257,7 +394,13 @@ export const make = (options: Options = {}) =>
         const { kid, privateKey } = yield* signingKey
         const key = generateKey()
         const id = randomId("agent_")
-        agents.set(id, { publicKey: key.publicKey, login: { accountId: options.accountId, userId: options.userId } })
+        const login = profileOf({
+          accountId: options.accountId,
+          userId: options.userId,
+          ...(options.planType === undefined ? {} : { planType: options.planType }),
+          ...(options.isFedramp === undefined ? {} : { isFedramp: options.isFedramp })
+        })
+        agents.set(id, { publicKey: key.publicKey, login })
         const now = Math.floor((yield* Effect.clockWith((c) => c.currentTimeMillis)) / 1000)
         return yield* Effect.promise(() =>
           new SignJWT({
@@ -265,20 +408,23 @@ export const make = (options: Options = {}) =>
             agent_private_key: encodePrivateKeyBase64(key),
             account_id: options.accountId,
             chatgpt_user_id: options.userId,
-            email: `${options.userId}@example.test`,
-            plan_type: "plus",
-            chatgpt_account_is_fedramp: false
+            ...(options.email === null ? {} : { email: options.email ?? `${options.userId}@example.test` }),
+            plan_type: login.planType,
+            chatgpt_account_is_fedramp: login.isFedramp
           })
-            .setProtectedHeader({ alg: "RS256", kid, typ: "JWT" })
-            .setIssuer(ISSUER)
-            .setAudience(AUDIENCE)
+            .setProtectedHeader(
+              options.kid === null ? { alg: "RS256", typ: "JWT" } : { alg: "RS256", kid: options.kid ?? kid, typ: "JWT" }
+            )
+            .setIssuer(options.issuer ?? ISSUER)
+            .setAudience(options.audience ?? AUDIENCE)
             .setIssuedAt(now)
             .setExpirationTime(now + (options.ttlSeconds ?? 30 * 24 * 3600))
             .sign(privateKey)
         )
       })
 
-    const jwks = endpoint("jwks", () => Effect.map(signingKey, ({ jwk }) => HttpServerResponse.unsafeJson({ keys: [jwk] })))
+    const jwks = endpoint("jwks", () =>
+      Effect.map(signingKey, ({ jwk }) => HttpServerResponse.unsafeJson({ keys: [jwk] }, { headers: { "cache-control": "public, max-age=300" } })))
 
     const issueIdentityRoute = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
@@ -289,6 +435,12 @@ export const make = (options: Options = {}) =>
         return HttpServerResponse.unsafeJson({ error: "account_id and chatgpt_user_id are required" }, { status: 400 })
       }
       return HttpServerResponse.unsafeJson({ jwt: yield* issueIdentityJwt({ accountId: account_id, userId: chatgpt_user_id }) })
+    })
+
+    const issuePatRoute = Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      if (!Option.exists(request.remoteAddress, isLoopbackAddress)) return HttpServerResponse.empty({ status: 403 })
+      return HttpServerResponse.unsafeJson({ token: yield* issuePersonalAccessToken() })
     })
 
     const issueLoginRoute = Effect.gen(function*() {
@@ -304,12 +456,25 @@ export const make = (options: Options = {}) =>
       HttpRouter.post(`${prefix}/v1/agent/:id/task/register`, registerTask),
       HttpRouter.get(`${prefix}/v1/whoami`, whoami),
       HttpRouter.get(`${prefix}/wham/agent-identities/jwks`, jwks),
+      HttpRouter.post(`${authApi}/v1/agent/register`, registerAtAuthApi),
+      HttpRouter.post(`${authApi}/v1/agent/:id/task/register`, registerTaskAtAuthApi),
+      HttpRouter.get(`${authApi}/v1/user-auth-credential/whoami`, credentialWhoami),
       HttpRouter.post(`${prefix}/test/login`, issueLoginRoute),
+      HttpRouter.post(`${prefix}/test/personal-access-token`, issuePatRoute),
       HttpRouter.post(`${prefix}/test/agent-identity`, issueIdentityRoute)
     )
 
+    const registerAgent: Service["registerAgent"] = ({ publicKey, ...login }) =>
+      Effect.sync(() => {
+        const id = randomId("agent_")
+        agents.set(id, { publicKey, login: profileOf(login) })
+        return id
+      })
+
     const service: Service = {
       issueLogin,
+      issuePersonalAccessToken,
+      registerAgent,
       calls: Effect.sync(() => ({ ...counts })),
       rejections: Effect.sync(() => [...rejections]),
       requests: Effect.sync(() => [...requests]),

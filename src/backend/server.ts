@@ -12,7 +12,10 @@ export interface StartOptions extends ReferenceBackend.Options {
   readonly port?: number
 }
 
-/** Starts the backend for the life of the scope; returns its base URL (`http://host:port/backend-api`). */
+/**
+ * Starts the backend for the life of the scope; returns its base URL (`http://host:port/backend-api`) and
+ * its AuthAPI base (`http://host:port/api/accounts`).
+ */
 export const start = (options: StartOptions = {}) =>
   Effect.gen(function*() {
     const host = options.host ?? "127.0.0.1"
@@ -22,5 +25,10 @@ export const start = (options: StartOptions = {}) =>
     const address = server.address
     const port = address._tag === "TcpAddress" ? address.port : 0
     const hostPart = host.includes(":") ? `[${host}]` : host
-    return { baseUrl: `http://${hostPart}:${port}${options.prefix ?? "/backend-api"}`, backend: service }
+    const origin = `http://${hostPart}:${port}`
+    return {
+      baseUrl: `${origin}${options.prefix ?? "/backend-api"}`,
+      authApiBaseUrl: `${origin}${options.authApiPrefix ?? "/api/accounts"}`,
+      backend: service
+    }
   })

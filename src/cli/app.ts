@@ -1,6 +1,8 @@
 /** The `agent-identity` command tree (spec/cli.md). Online commands are imported on demand. */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import { type Global, options as global, resolve } from "./global.js"
@@ -62,6 +64,24 @@ const importJwt = Command.make(
   (options) => Effect.flatMap(resolve(options), (resolved) => Effect.flatMap(online, (m) => m.importJwt(resolved, options.jwt)))
 ).pipe(Command.withDescription("verify an Agent Identity JWT against the backend's JWKS (RS256) and store it in auth.json"))
 
+const login = Command.make(
+  "login",
+  {
+    ...global,
+    withAccessToken: Options.boolean("with-access-token").pipe(
+      Options.withDescription("read an access token from stdin: an Agent Identity JWT, or a personal access token (at-…)")
+    )
+  },
+  (options) =>
+    Effect.gen(function*() {
+      if (!options.withAccessToken) {
+        return yield* Effect.fail(ValidationError.invalidValue(HelpDoc.p("login needs --with-access-token (a ChatGPT login is made with `codex login`)")))
+      }
+      const resolved = yield* resolve(options)
+      return yield* Effect.flatMap(online, (m) => m.loginFromStdin(resolved))
+    })
+).pipe(Command.withDescription("store an access token read from stdin as Codex's `login --with-access-token` does (verified first)"))
+
 const serve = Command.make(
   "serve",
   {
@@ -74,12 +94,12 @@ const serve = Command.make(
 
 const demo = command(
   "demo",
-  "run register -> task -> header -> request -> verify against the embedded backend on 127.0.0.1",
+  "run the whole flow (register, task, header, a request, an offline check; under 2026-06 an access-token login too) against the embedded backend on 127.0.0.1",
   (resolved) => Effect.flatMap(online, (m) => m.demo(resolved))
 )
 
 /** The root command. */
 export const app = Command.make("agent-identity").pipe(
   Command.withDescription("a cryptographic agent identity with the ChatGPT backend, shared with Codex's auth.json"),
-  Command.withSubcommands([register, task, header, status, verify, forget, importJwt, serve, demo])
+  Command.withSubcommands([register, task, header, status, verify, forget, login, importJwt, serve, demo])
 )

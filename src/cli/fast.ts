@@ -11,12 +11,11 @@ import { logging, oneLine, printError } from "./logging.js"
 import * as Offline from "./offline.js"
 import { type Global, resolve } from "./settings.js"
 
-const VALUED = new Set(["--codex-home", "--base-url", "--trust-host"])
+const VALUED = new Set(["--codex-home", "--base-url", "--trust-host", "--protocol", "--authapi-base-url", "--jwks-base-url"])
 
 /** The global options of `args`, when they are all plain; None otherwise. */
 export const parsePlain = (args: ReadonlyArray<string>): Option.Option<Global> => {
-  let codexHome = Option.none<string>()
-  let baseUrl = Option.none<string>()
+  const single = new Map<string, string>()
   const trustHost: Array<string> = []
   let json = false
   for (let i = 0; i < args.length; i++) {
@@ -30,11 +29,19 @@ export const parsePlain = (args: ReadonlyArray<string>): Option.Option<Global> =
     if (!VALUED.has(arg) || value === undefined || value.startsWith("-")) return Option.none()
     i++
     if (arg === "--trust-host") trustHost.push(value)
-    else if (arg === "--codex-home" && Option.isNone(codexHome)) codexHome = Option.some(value)
-    else if (arg === "--base-url" && Option.isNone(baseUrl)) baseUrl = Option.some(value)
+    else if (!single.has(arg)) single.set(arg, value)
     else return Option.none()
   }
-  return Option.some({ codexHome, baseUrl, trustHost, json })
+  const option = (name: string) => Option.fromNullable(single.get(name))
+  return Option.some({
+    codexHome: option("--codex-home"),
+    baseUrl: option("--base-url"),
+    trustHost,
+    json,
+    protocol: option("--protocol"),
+    authapiBaseUrl: option("--authapi-base-url"),
+    jwksBaseUrl: option("--jwks-base-url")
+  })
 }
 
 /** Runs `header` or `status` directly when `argv` allows; false when the full CLI must handle it. */

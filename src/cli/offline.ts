@@ -25,8 +25,10 @@ export const offlineLayer = (resolved: Resolved) =>
     Layer.provideMerge(Layer.mergeAll(
       // A one-shot process signs once: node:crypto needs no precomputed tables (same bytes, see the tests).
       AssertionSigner.layerNodeCrypto,
-      Layer.succeed(Settings.AgentIdentityConfig, resolved.settings),
-      KeyStore.layerFile({ codexHome: resolved.codexHome }).pipe(Layer.provide(NodeFileSystem.layer))
+      Layer.succeed(Settings.Settings, resolved.settings),
+      KeyStore.layerFile({ codexHome: resolved.codexHome, accessToken: Option.getOrUndefined(resolved.accessToken) }).pipe(
+        Layer.provide(NodeFileSystem.layer)
+      )
     ))
   )
 
@@ -44,7 +46,10 @@ export const header = (resolved: Resolved) =>
       })
     }
     const value = Redacted.value(chosen.value.value)
-    yield* print(resolved.json, { authorization: value, scheme: chosen.value.scheme }, () => [value])
+    const json = resolved.settings.protocol === "2026-04"
+      ? { authorization: value, scheme: chosen.value.scheme }
+      : { authorization: value, scheme: chosen.value.scheme, headers: Identity.requestHeaders(chosen.value) }
+    yield* print(resolved.json, json, () => [value])
   }).pipe(Effect.provide(offlineLayer(resolved)))
 
 /** `status`: binding, stored identity and task; never the private key. */
@@ -61,7 +66,8 @@ export const status = (resolved: Resolved) =>
         agent_runtime_id: i.agentRuntimeId,
         public_key: Option.getOrNull(i.publicKeySsh),
         registered_at: i.registeredAt,
-        background_task_id: Option.getOrNull(i.backgroundTaskId)
+        background_task_id: Option.getOrNull(i.taskId),
+        task_id: Option.getOrNull(i.taskId)
       })
     })
     yield* print(resolved.json, { binding: bindingJson, identity: identityJson }, () => [
@@ -71,7 +77,7 @@ export const status = (resolved: Resolved) =>
         `identity: ${identityJson.agent_runtime_id}`,
         `public key: ${identityJson.public_key ?? "(stored key is invalid)"}`,
         `registered at: ${identityJson.registered_at}`,
-        `background task: ${identityJson.background_task_id ?? "none"}`
+        `${resolved.settings.protocol === "2026-04" ? "background task" : "task"}: ${identityJson.task_id ?? "none"}`
       ])
     ])
   }).pipe(Effect.provide(offlineLayer(resolved)))

@@ -1,8 +1,8 @@
 /**
- * The commands that talk to a backend: `register`, `task`, and the embedded reference backend's
- * `serve` and `demo`. Imported on demand, so the offline commands never load the HTTP stack.
+ * The commands that talk to a backend: `register`, `task`, `login`, `import-jwt`, and the embedded
+ * reference backend's `serve` and `demo`. Imported on demand, so the offline commands never load the
+ * HTTP stack.
  */
-import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -15,29 +15,34 @@ import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as AgentIdentityJwt from "../services/AgentIdentityJwt.js"
-import { AuthManager } from "../manager/AuthManager.js"
 import { start } from "../backend/server.js"
-import * as Settings from "../Domain/Settings.js"
 import { verifyAgentAssertion } from "../crypto/assertion.js"
 import { sshFingerprint } from "../crypto/ed25519.js"
-import { formatAuthDocument } from "../Domain/AuthDocument.js"
-import { AssertionRejectedError } from "../Domain/Errors.js"
+import { agentIdentityLoginDocument, formatAuthDocument, isPersonalAccessToken } from "../Domain/AuthDocument.js"
 import { whoamiUrl } from "../Domain/Endpoints.js"
+import { AgentIdentityJwtError, AssertionRejectedError } from "../Domain/Errors.js"
+import * as Settings from "../Domain/Settings.js"
 import * as HttpMiddleware from "../http/middleware.js"
-import * as KeyStore from "../services/KeyStore.js"
+import { AuthManager } from "../manager/AuthManager.js"
 import * as Layers from "../manager/Layers.js"
+import * as AgentIdentityJwt from "../services/AgentIdentityJwt.js"
+import * as KeyStore from "../services/KeyStore.js"
+import * as PersonalAccessToken from "../services/PersonalAccessToken.js"
 import type { Resolved } from "./global.js"
 import { print } from "./output.js"
 
+type Context = Pick<Resolved, "codexHome" | "settings" | "accessToken">
+
+/** The file KeyStore of a CODEX_HOME; `CODEX_ACCESS_TOKEN` wins over its login. */
+const keyStoreLayer = (resolved: Context) =>
+  KeyStore.layerFile({ codexHome: resolved.codexHome, accessToken: Option.getOrUndefined(resolved.accessToken) }).pipe(
+    Layer.provide(NodeFileSystem.layer)
+  )
+
 /** The AuthManager on auth.json in `codexHome`, over node's HTTP client. */
-const onlineLayer = (resolved: Pick<Resolved, "codexHome" | "settings">) =>
+const onlineLayer = (resolved: Context) =>
   Layers.authManager.pipe(
-    Layer.provideMerge(Layer.mergeAll(
-      Layer.succeed(Settings.AgentIdentityConfig, resolved.settings),
-      KeyStore.layerFile({ codexHome: resolved.codexHome }).pipe(Layer.provide(NodeFileSystem.layer)),
-      NodeHttpClient.layer
-    ))
+    Layer.provideMerge(Layer.mergeAll(Layer.succeed(Settings.Settings, resolved.settings), keyStoreLayer(resolved), NodeHttpClient.layer))
   )
 
 /** `register`: reuse a valid stored identity, else register one. */
@@ -54,7 +59,7 @@ export const register = (resolved: Resolved) =>
     ])
   }).pipe(Effect.provide(onlineLayer(resolved)))
 
-/** `task`: ensure the identity, then reuse its background task or register one. */
+/** `task`: ensure the identity, then reuse its task or register one. */
 export const task = (resolved: Resolved) =>
   Effect.gen(function*() {
     const registered = yield* (yield* AuthManager).ensureTask
@@ -65,30 +70,72 @@ export const task = (resolved: Resolved) =>
     }, () => [`${registered.reused ? "reusing" : "registered"} task ${registered.taskId} for agent ${registered.agentRuntimeId}`])
   }).pipe(Effect.provide(onlineLayer(resolved)))
 
-/** `import-jwt`: verify an Agent Identity JWT against the backend's JWKS, then store it in auth.json. */
+/** Reads one secret from stdin: trimmed, never from argv (visible to every user in `ps`). */
+const readSecretFromStdin = Effect.try({
+  try: () => Redacted.make(fs.readFileSync(0, "utf8").trim()),
+  catch: () => new AgentIdentityJwtError({ reason: "could not read the token from stdin" })
+})
+
+/** `import-jwt`: verify an Agent Identity JWT against the backend's JWKS, then store it in auth.json's `agent_identity`. */
 export const importJwt = (resolved: Resolved, input: string) =>
   Effect.gen(function*() {
-    const jwt = Redacted.make((input === "-" ? fs.readFileSync(0, "utf8") : input).trim())
+    const jwt = input === "-" ? yield* readSecretFromStdin : Redacted.make(input.trim())
     const claims = yield* (yield* AgentIdentityJwt.AgentIdentityJwt).verify(jwt)
     yield* (yield* KeyStore.KeyStore).saveIdentityJwt(jwt)
     yield* print(resolved.json, { agent_runtime_id: claims.agent_runtime_id, account_id: claims.account_id, stored: true }, () => [
       `stored the Agent Identity JWT for agent ${claims.agent_runtime_id} (account ${claims.account_id}) in ${resolved.codexHome}/auth.json`
     ])
   }).pipe(
-    Effect.provide(Layer.mergeAll(
-      AgentIdentityJwt.layer.pipe(Layer.provide(NodeHttpClient.layer)),
-      KeyStore.layerFile({ codexHome: resolved.codexHome }).pipe(Layer.provide(NodeFileSystem.layer))
-    )),
-    Effect.provide(Layer.succeed(Settings.AgentIdentityConfig, resolved.settings))
+    Effect.provide(Layer.mergeAll(AgentIdentityJwt.layer.pipe(Layer.provide(NodeHttpClient.layer)), keyStoreLayer(resolved))),
+    Effect.provide(Layer.succeed(Settings.Settings, resolved.settings))
   )
+
+/**
+ * Stores an access token as `codex login --with-access-token` does. An Agent Identity JWT is verified
+ * against the JWKS and written as Codex writes it; a personal access token (`at-…`) is checked with the
+ * AuthAPI's whoami and written as Codex writes it (no `auth_mode`). A token that fails writes nothing.
+ */
+const storeAccessToken = (context: Context, token: Redacted.Redacted<string>) =>
+  Effect.gen(function*() {
+    const store = yield* KeyStore.KeyStore
+    if (Redacted.value(token).length === 0) return yield* new AgentIdentityJwtError({ reason: "no access token on stdin" })
+    if (isPersonalAccessToken(Redacted.value(token))) {
+      const who = yield* (yield* PersonalAccessToken.PersonalAccessToken).whoami(token)
+      yield* store.saveLogin({ OPENAI_API_KEY: null, personal_access_token: Redacted.value(token) })
+      return { auth_mode: "personalAccessToken", agent_runtime_id: null, account_id: who.chatgpt_account_id } as const
+    }
+    const claims = yield* (yield* AgentIdentityJwt.AgentIdentityJwt).verify(token)
+    yield* store.saveLogin(agentIdentityLoginDocument(token))
+    return { auth_mode: "agentIdentity", agent_runtime_id: claims.agent_runtime_id, account_id: claims.account_id } as const
+  }).pipe(
+    Effect.provide(Layer.mergeAll(
+      Layer.merge(AgentIdentityJwt.layer, PersonalAccessToken.layer).pipe(Layer.provide(NodeHttpClient.layer)),
+      KeyStore.layerFile({ codexHome: context.codexHome }).pipe(Layer.provide(NodeFileSystem.layer))
+    )),
+    Effect.provide(Layer.succeed(Settings.Settings, context.settings))
+  )
+
+/** `login --with-access-token`: one token from stdin (never argv: visible to every user in `ps`). */
+export const login = (resolved: Resolved, token: Redacted.Redacted<string>) =>
+  Effect.flatMap(storeAccessToken(resolved, token), (stored) =>
+    print(resolved.json, stored, () => [
+      stored.auth_mode === "agentIdentity"
+        ? `logged in as agent ${stored.agent_runtime_id} (account ${stored.account_id}); stored in ${resolved.codexHome}/auth.json as Codex stores it`
+        : `logged in with a personal access token for account ${stored.account_id} (a Bearer login: it has no agent identity)`
+    ]))
+
+/** `login` with the token read from stdin. */
+export const loginFromStdin = (resolved: Resolved) => Effect.flatMap(readSecretFromStdin, (token) => login(resolved, token))
 
 /** `serve`: the reference backend until interrupted. */
 export const serve = (resolved: Resolved, options: { readonly host: string; readonly port: number }) =>
   Effect.gen(function*() {
-    const { baseUrl } = yield* start({ host: options.host, port: options.port })
-    yield* print(resolved.json, { base_url: baseUrl }, () => [
+    const { authApiBaseUrl, baseUrl } = yield* start({ host: options.host, port: options.port })
+    yield* print(resolved.json, { base_url: baseUrl, authapi_base_url: authApiBaseUrl }, () => [
       `reference backend listening on ${baseUrl}`,
-      `throwaway ChatGPT login: POST ${baseUrl}/test/login (answers an auth.json document)`
+      `its AuthAPI (protocol 2026-06): ${authApiBaseUrl}`,
+      `throwaway ChatGPT login: POST ${baseUrl}/test/login (answers an auth.json document)`,
+      `throwaway Agent Identity JWT: POST ${baseUrl}/test/agent-identity {"account_id","chatgpt_user_id"}`
     ])
     return yield* Effect.never
   }).pipe(Effect.scoped)
@@ -99,45 +146,70 @@ const tempCodexHome = Effect.acquireRelease(
   (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
 )
 
-/** `demo`: the whole flow against the embedded backend on 127.0.0.1, one line per step. */
-export const demo = (resolved: Pick<Resolved, "json">) =>
+/** One authorized `GET /v1/whoami` through the scoped middleware, as an application would send it. */
+const askWhoami = (baseUrl: string) =>
+  Effect.gen(function*() {
+    const client = yield* HttpMiddleware.BackendClient
+    const response = yield* client.execute(HttpClientRequest.get(whoamiUrl(baseUrl)))
+    return { status: response.status, body: (yield* response.json) as Record<string, unknown> }
+  }).pipe(Effect.provide(HttpMiddleware.layer()), Effect.orDie)
+
+/**
+ * `demo`: the whole flow against the embedded backend on 127.0.0.1, one line per step saying what it is
+ * for: a ChatGPT login registers an agent and a task, signs a request and has it accepted; under 2026-06
+ * an access-token login (no ChatGPT login at all) does the same.
+ */
+export const demo = (resolved: Pick<Resolved, "json" | "settings">) =>
   Effect.gen(function*() {
     const lines: Array<string> = []
     const step = (text: string) => resolved.json ? Effect.sync(() => lines.push(text)) : Console.log(text)
+    const protocol = resolved.settings.protocol
 
-    const { backend, baseUrl } = yield* start({ host: "127.0.0.1", port: 0 })
-    yield* step(`1. reference backend listening on ${baseUrl}`)
+    const { authApiBaseUrl, backend, baseUrl } = yield* start({ host: "127.0.0.1", port: 0 })
+    yield* step(`1. A stand-in for the ChatGPT backend is listening on ${baseUrl} (protocol ${protocol}).`)
     const codexHome = yield* tempCodexHome
     const login = yield* backend.issueLogin()
     const tokens = login["tokens"] as { readonly account_id: string }
     fs.writeFileSync(path.join(codexHome, "auth.json"), formatAuthDocument(login), { mode: 0o600 })
-    yield* step(`2. throwaway ChatGPT login for ${tokens.account_id} written to ${codexHome}/auth.json`)
+    yield* step(`2. A throwaway ChatGPT login for ${tokens.account_id} is written to ${codexHome}/auth.json, as \`codex login\` would.`)
 
-    const settings = Settings.make({ baseUrl, trustedHosts: ["127.0.0.1"] })
+    const settings = yield* Settings.resolve({ baseUrl, authApiBaseUrl, trustedHosts: ["127.0.0.1"], protocol })
+    const context = { codexHome, settings, accessToken: Option.none() }
     const result = yield* Effect.gen(function*() {
       const auth = yield* AuthManager
       const identity = yield* auth.ensureIdentity
-      yield* step(`3. registered agent ${identity.agentRuntimeId} (${sshFingerprint(identity.key.publicKey)})`)
+      yield* step(`3. The agent made a key pair and registered its public key: it is agent ${identity.agentRuntimeId} (${sshFingerprint(identity.key.publicKey)}).`)
       const registered = yield* auth.ensureTask
-      yield* step(`4. registered task ${registered.taskId} (sealed to the agent's key, opened here)`)
+      yield* step(`4. It registered a task, ${registered.taskId}; the backend sent the id encrypted to the agent's key, and only the agent could read it.`)
       const header = yield* auth.authorizationHeader
       if (Option.isNone(header)) return yield* new AssertionRejectedError({ reason: "no AgentAssertion was produced" })
       const value = Redacted.value(header.value.value)
-      yield* step(`5. signed header: ${value.slice(0, 40)}… (${value.length} characters)`)
-      const whoami = yield* Effect.gen(function*() {
-        const client = yield* HttpClient.HttpClient
-        const response = yield* client.execute(HttpClientRequest.get(whoamiUrl(baseUrl)))
-        return { status: response.status, body: (yield* response.json) as Record<string, unknown> }
-      }).pipe(Effect.provide(HttpMiddleware.layer()), Effect.orDie)
+      yield* step(`5. For each request it signs a fresh header with that key: ${value.slice(0, 40)}… (${value.length} characters).`)
+      const whoami = yield* askWhoami(baseUrl)
       if (whoami.status !== 200 || whoami.body["scheme"] !== "AgentAssertion") {
         return yield* new AssertionRejectedError({ reason: `the backend answered ${whoami.status} to the AgentAssertion` })
       }
-      yield* step(`6. GET /v1/whoami with it: ${whoami.status}, ${JSON.stringify(whoami.body)}`)
+      yield* step(`6. A request carrying it is accepted: GET /v1/whoami answered ${whoami.status}, ${JSON.stringify(whoami.body)}.`)
       const verified = verifyAgentAssertion(value, identity.key.publicKey)
       if (Either.isLeft(verified)) return yield* new AssertionRejectedError({ reason: verified.left.reason })
-      yield* step(`7. verified offline against ${identity.publicKeySsh.slice(0, 32)}…: valid for task ${verified.right.taskId}`)
+      yield* step(`7. Anyone with the public key can check such a header without the backend: valid for task ${verified.right.taskId}.`)
       return { agent_runtime_id: identity.agentRuntimeId, task_id: registered.taskId, whoami: whoami.body }
-    }).pipe(Effect.provide(onlineLayer({ codexHome, settings })))
-    yield* step("done: register -> task -> header -> request -> verify all succeeded")
+    }).pipe(Effect.provide(onlineLayer(context)))
+
+    if (protocol === "2026-06") {
+      const tokenHome = yield* tempCodexHome
+      const jwt = Redacted.make(yield* backend.issueIdentityJwt({ accountId: tokens.account_id, userId: "user-demo" }))
+      yield* storeAccessToken({ codexHome: tokenHome, settings, accessToken: Option.none() }, jwt)
+      yield* step(`8. An access token from an admin console is an identity of its own: \`login --with-access-token\` checked it and stored it in ${tokenHome}/auth.json.`)
+      const viaToken = yield* Effect.gen(function*() {
+        const auth = yield* AuthManager
+        const registered = yield* auth.ensureTask
+        const whoami = yield* askWhoami(baseUrl)
+        if (whoami.status !== 200) return yield* new AssertionRejectedError({ reason: `the backend answered ${whoami.status}` })
+        return { registered, whoami }
+      }).pipe(Effect.provide(onlineLayer({ codexHome: tokenHome, settings, accessToken: Option.none() })))
+      yield* step(`9. With no ChatGPT login at all, it registered task ${viaToken.registered.taskId} and its request was accepted as agent ${String(viaToken.whoami.body["agent_runtime_id"])}.`)
+    }
+    yield* step("done. Next: `agent-identity serve` runs this backend for you to try `login`, `register`, `task` and `header` by hand.")
     if (resolved.json) yield* Console.log(JSON.stringify({ ok: true, ...result, steps: lines }))
   }).pipe(Effect.scoped)

@@ -1,13 +1,17 @@
 /**
- * How the global options and their environment defaults become the library's settings. Environment
- * values come through `Config`, never `process.env`. No @effect/cli here: the fast path uses it too.
+ * How the global options and their environment defaults become the library's settings: each option given
+ * on the command line replaces the `Config` of the same setting, and the rest come from the environment
+ * through the library's own `Settings.fromEnv` and `KeyStore.codexHome`. No @effect/cli here: the fast
+ * path uses it too.
  */
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as os from "node:os"
+import type * as Redacted from "effect/Redacted"
 import * as path from "node:path"
+import type { SettingsError } from "../Domain/Errors.js"
 import * as Settings from "../Domain/Settings.js"
+import * as KeyStore from "../services/KeyStore.js"
 
 /** Parsed global options. */
 export interface Global {
@@ -15,33 +19,48 @@ export interface Global {
   readonly baseUrl: Option.Option<string>
   readonly trustHost: ReadonlyArray<string>
   readonly json: boolean
+  readonly protocol: Option.Option<string>
+  readonly authapiBaseUrl: Option.Option<string>
+  readonly jwksBaseUrl: Option.Option<string>
 }
 
 /** What a command runs with. */
 export interface Resolved {
   readonly codexHome: string
-  readonly settings: Settings.Settings
+  readonly settings: Settings.Values
   readonly json: boolean
+  /** `CODEX_ACCESS_TOKEN`: the login for this run, over auth.json's, never written. */
+  readonly accessToken: Option.Option<Redacted.Redacted<string>>
 }
 
-/** Applies the environment defaults. */
+const given = <A>(flag: Option.Option<A>, fallback: Config.Config<A | undefined>): Config.Config<A | undefined> =>
+  Option.match(flag, { onNone: () => fallback, onSome: (value) => Config.succeed(value) })
+
+const protocolOf = (text: string): Effect.Effect<Settings.Protocol, SettingsError> =>
+  (Settings.PROTOCOLS as ReadonlyArray<string>).includes(text)
+    ? Effect.succeed(text as Settings.Protocol)
+    : Effect.fail(Settings.invalidProtocol(text))
+
+/** Applies the environment defaults, validating every setting before any file or network is touched. */
 export const resolve = (global: Global) =>
   Effect.gen(function*() {
-    const envHome = yield* Config.option(Config.string("CODEX_HOME"))
-    const envBase = yield* Config.option(Config.string("CHATGPT_BASE_URL"))
-    const envHosts = yield* Config.string("AGENT_IDENTITY_TRUSTED_HOSTS").pipe(Config.withDefault(""))
-    const codexHome = Option.getOrElse(
-      Option.orElse(global.codexHome, () => Option.filter(envHome, (h) => h.length > 0)),
-      () => path.join(os.homedir(), ".codex")
-    )
-    const baseUrl = Option.getOrElse(
-      Option.orElse(global.baseUrl, () => Option.filter(envBase, (b) => b.length > 0)),
-      () => Settings.DEFAULT_BASE_URL
-    )
-    const trustedHosts = [...global.trustHost, ...envHosts.split(",")].map((h) => h.trim()).filter((h) => h.length > 0)
+    const protocol = Option.isSome(global.protocol) ? Option.some(yield* protocolOf(global.protocol.value)) : Option.none()
+    const options = yield* Config.unwrap<Settings.Options>({
+      ...Settings.fromEnv,
+      baseUrl: given(global.baseUrl, Settings.fromEnv.baseUrl),
+      protocol: given(protocol, Settings.fromEnv.protocol),
+      authApiBaseUrl: given(global.authapiBaseUrl, Settings.fromEnv.authApiBaseUrl),
+      jwksBaseUrl: given(global.jwksBaseUrl, Settings.fromEnv.jwksBaseUrl),
+      trustedHosts: Config.map(Settings.fromEnv.trustedHosts, (env) => [...global.trustHost, ...env]),
+      mode: Config.succeed("enabled")
+    })
+    const settings = yield* Settings.resolve(options)
+    const codexHome = yield* Option.match(global.codexHome, { onNone: () => KeyStore.codexHome, onSome: Config.succeed })
+    const accessToken = yield* KeyStore.accessTokenFromEnv
     return {
       codexHome: path.resolve(codexHome),
-      settings: Settings.make({ baseUrl, trustedHosts, mode: "enabled" }),
-      json: global.json
+      settings,
+      json: global.json,
+      accessToken: Option.fromNullable(accessToken)
     } satisfies Resolved
   })

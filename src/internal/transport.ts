@@ -4,7 +4,7 @@
  * `retrying` applies the retry decision (protocol Decisions: 3 attempts, 429/503 and connection
  * failures, `Retry-After` honoured up to a cap, no blind retry of a POST that may have been seen).
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Headers from "@effect/platform/Headers"
 import * as Chunk from "effect/Chunk"
@@ -15,7 +15,7 @@ import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type { Settings } from "../Domain/Settings.js"
+import type { Values } from "../Domain/Settings.js"
 import {
   HttpStatusError,
   type HttpOperation,
@@ -161,19 +161,28 @@ export const send = (client: HttpClient.HttpClient, call: Call): Effect.Effect<R
       onTimeout: () => new TimeoutError({ operation, method, url, timeoutMillis: Duration.toMillis(call.timeout) })
     }),
     Effect.withSpan(`AgentIdentity.${operation}`, { attributes: { "http.method": method, "url.full": url } }),
+    // No b3/traceparent to the backend: the application's trace ids are not the backend's business.
+    Effect.locally(HttpClient.currentTracerPropagation, false),
     Effect.locallyWith(Headers.currentRedactedNames, (names) => [...names, "x-openai-authorization"])
   )
 }
 
 /** Whether an error may be retried, and after how long at the least. */
-const retryDecision = (
-  error: unknown,
-  idempotent: boolean
-): Option.Option<Option.Option<number>> => {
+/** When a failed attempt is tried again. */
+export interface RetryOptions {
+  /** The request may be repeated even if the server saw it (timeouts and failures after sending are retried). */
+  readonly idempotent: boolean
+  /** Every 5xx is retried, not only 503 (2026-06 task registration, where a spare task is harmless). */
+  readonly serverErrors?: boolean | undefined
+}
+
+const retryDecision = (error: unknown, options: RetryOptions): Option.Option<Option.Option<number>> => {
+  const idempotent = options.idempotent
   if (error instanceof HttpStatusError) {
-    return error.status === 429 || error.status === 503
-      ? Option.some(Option.fromNullable(error.retryAfterMillis))
-      : Option.none()
+    // 429 and 503 say the server did nothing; other 5xx only where a repeat is harmless.
+    const retried = error.status === 429 || error.status === 503 ||
+      (options.serverErrors === true && error.status >= 500 && error.status <= 599)
+    return retried ? Option.some(Option.fromNullable(error.retryAfterMillis)) : Option.none()
   }
   // Whether a failed request may have had an effect depends on that request: a GET never does.
   if (error instanceof TransportError) {
@@ -184,17 +193,27 @@ const retryDecision = (
 }
 
 /**
- * Runs `attempt` up to `maxAttempts` times. Retried: 429 and 503 (after `Retry-After`, capped),
- * connection failures, and timeouts or failures after sending only for a GET or when `idempotent`.
- * Delays are exponential with full jitter, capped at `maxDelay`.
+ * Whether a registration failure is one that retrying could have cured (Codex's retryable class: 429,
+ * 5xx, timeouts, connection failures): after the last attempt, such a failure means the bootstrap is
+ * unavailable rather than refused.
  */
-export const retrying = (settings: Settings["retry"], options: { readonly idempotent: boolean }) =>
+export const isBootstrapRetryable = (error: unknown): boolean =>
+  error instanceof HttpStatusError
+    ? error.status === 429 || (error.status >= 500 && error.status <= 599)
+    : error instanceof TransportError || error instanceof TimeoutError
+
+/**
+ * Runs `attempt` up to `maxAttempts` times. Retried: 429 and 503 (after `Retry-After`, capped),
+ * connection failures, timeouts and failures after sending only for a GET or when `idempotent`, other
+ * 5xx with `serverErrors`. Delays are exponential with full jitter, capped at `maxDelay`.
+ */
+export const retrying = (settings: Values["retry"], options: RetryOptions) =>
 <A, E, R>(attempt: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
   const capMillis = Duration.toMillis(settings.maxDelay)
   const baseMillis = Duration.toMillis(settings.baseDelay)
   const loop = (n: number): Effect.Effect<A, E, R> =>
     Effect.catchAll(attempt, (error) => {
-      const decision = retryDecision(error, options.idempotent)
+      const decision = retryDecision(error, options)
       if (Option.isNone(decision) || n + 1 >= settings.maxAttempts) return Effect.fail(error)
       return Effect.gen(function*() {
         const backoff = Math.min(capMillis, baseMillis * 2 ** n)

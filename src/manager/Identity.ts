@@ -1,7 +1,8 @@
 /**
- * The offline half of the AuthManager: the binding, what a stored identity means for it, the
- * `Authorization` header, status and forget. No network and no HTTP modules, so a command that only
- * reads auth.json and signs (the CLI's `header` and `status`) loads none of them.
+ * The offline half of the AuthManager: the binding, what the stored identity means for it, the
+ * `Authorization` header (and the headers sent beside it), status and forget. No network and no HTTP
+ * modules, so a command that only reads auth.json and signs (the CLI's `header` and `status`) loads none.
+ * The AuthManager is built on this service: one Identity per application, whatever depends on it.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -9,59 +10,46 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { type AgentKey, AssertionSigner } from "../services/AssertionSigner.js"
-import { AgentIdentityConfig } from "../Domain/Settings.js"
-import type { AgentIdentityRecord, AuthState, Login } from "../Domain/AuthDocument.js"
-import type { TaskId } from "../Domain/Ids.js"
-import { decodeUnverified, issuedAt } from "../Domain/IdentityJwt.js"
-import { AgentRuntimeId } from "../Domain/Ids.js"
 import {
-  type AuthError,
-  BindingMismatchError,
-  ForeignIdentityFormatError,
-  type InvalidKeyError,
-  type KeyStoreError,
-  LoginUnavailableError
-} from "../Domain/Errors.js"
+  type AgentIdentity,
+  type AgentTask,
+  type Binding,
+  bindingOf,
+  classify,
+  type Classified,
+  type ClassifyContext
+} from "../Domain/Binding.js"
+import { type AuthState, presentString } from "../Domain/AuthDocument.js"
 import { isTrustedBaseUrl } from "../Domain/Endpoints.js"
-import { KeyStore } from "../services/KeyStore.js"
+import type { AgentIdentityJwtError, AuthError, KeyStoreError, LoginUnavailableError } from "../Domain/Errors.js"
+import { decodeUnverified, issuedAt } from "../Domain/IdentityJwt.js"
+import { Settings } from "../Domain/Settings.js"
+import { AssertionSigner } from "../services/AssertionSigner.js"
+import { jwtTaskKey, KeyStore, type StoreState } from "../services/KeyStore.js"
 
-/** Which account and user an identity belongs to (Codex's `AgentIdentityBinding`). */
-export interface Binding {
-  /** `chatgpt-account-{workspace}`. */
-  readonly bindingId: string
-  readonly accountId: string
-  /** None matches a stored identity of any user. */
-  readonly userId: Option.Option<string>
-}
+export type { AgentIdentity, AgentTask, Binding } from "../Domain/Binding.js"
 
-/** A usable stored identity. */
-export interface AgentIdentity {
-  readonly agentRuntimeId: AgentRuntimeId
-  readonly workspaceId: string
-  readonly userId: Option.Option<string>
-  readonly registeredAt: string
-  readonly backgroundTaskId: Option.Option<TaskId>
-  readonly key: AgentKey
-  /** `ssh-ed25519 …`. */
-  readonly publicKeySsh: string
-  /** Where it is stored: the seed-era record, or an Agent Identity JWT (whose tasks live in the process). */
-  readonly source: "record" | "jwt"
-}
-
-/** A registered background task. */
-export interface AgentTask {
-  readonly agentRuntimeId: AgentRuntimeId
-  readonly taskId: TaskId
-}
-
-/** An Authorization header value with what the caller needs to send beside it. */
+/** An Authorization header value with what the caller sends beside it. */
 export interface AuthorizationHeader {
   readonly scheme: "AgentAssertion" | "Bearer"
   readonly value: Redacted.Redacted<string>
-  /** The `ChatGPT-Account-ID` to send: never with an AgentAssertion (protocol A.8). */
+  /**
+   * The `ChatGPT-Account-ID` to send: beside Bearer always; beside an AgentAssertion under 2026-06 only
+   * (the seed's Codex sent none).
+   */
   readonly accountId: Option.Option<string>
+  /** Send `X-OpenAI-Fedramp: true` (a FedRAMP account, under 2026-06). */
+  readonly fedramp: boolean
+  /** The task an AgentAssertion signs for (None for Bearer). */
+  readonly task: Option.Option<AgentTask>
 }
+
+/** Every header to send with a request for an Authorization choice, by name (the secret revealed here only). */
+export const requestHeaders = (header: AuthorizationHeader): Readonly<Record<string, string>> => ({
+  Authorization: Redacted.value(header.value),
+  ...Option.match(header.accountId, { onNone: () => ({}), onSome: (id) => ({ "ChatGPT-Account-ID": id }) }),
+  ...(header.fedramp ? { "X-OpenAI-Fedramp": "true" } : {})
+})
 
 /** What `status` reports; never the private key. */
 export interface Status {
@@ -71,67 +59,28 @@ export interface Status {
     /** None when the stored key cannot be decoded. */
     readonly publicKeySsh: Option.Option<string>
     readonly registeredAt: string
-    readonly backgroundTaskId: Option.Option<string>
+    /** The task of the protocol in use. */
+    readonly taskId: Option.Option<string>
+    /** Where it is stored. */
+    readonly source: "record" | "jwt"
   }>
 }
 
-/** What the stored slot means for a binding (protocol D.3). */
-export type Classified =
-  | { readonly _tag: "Missing" }
-  | { readonly _tag: "Usable"; readonly identity: AgentIdentity }
-  | { readonly _tag: "Stale"; readonly why: string; readonly error: Option.Option<InvalidKeyError> }
-
-/** Codex's binding rule (D.2): forced workspace first, empty values count as absent. */
-export const bindingOf = (
-  login: Login,
-  forcedWorkspaceId: Option.Option<string>
-): Either.Either<Binding, LoginUnavailableError> => {
-  const unavailable = (reason: LoginUnavailableError["reason"]) => Either.left(new LoginUnavailableError({ reason }))
-  if (login._tag === "None") return unavailable("NoLogin")
-  if (login._tag === "ApiKey") return unavailable("ApiKey")
-  if (Redacted.value(login.accessToken).length === 0) return unavailable("MissingToken")
-  const workspace = Option.orElse(
-    Option.filter(forcedWorkspaceId, (w) => w.length > 0),
-    () => Option.filter(login.accountId, (w) => w.length > 0)
-  )
-  if (Option.isNone(workspace)) return unavailable("MissingAccount")
-  return Either.right({
-    bindingId: `chatgpt-account-${workspace.value}`,
-    accountId: workspace.value,
-    userId: Option.filter(login.claims.userId, (u) => u.length > 0)
-  })
-}
-
-/** Codex's user rule: a binding without a user matches any stored user. */
-const userMatches = (binding: Binding, record: AgentIdentityRecord): boolean =>
-  Option.match(binding.userId, { onNone: () => true, onSome: (u) => record.chatgpt_user_id === u })
-
-/** The auth.json record of an identity. */
-export const recordOf = (identity: AgentIdentity): AgentIdentityRecord => ({
-  workspace_id: identity.workspaceId,
-  ...Option.match(identity.userId, { onNone: () => ({}), onSome: (u) => ({ chatgpt_user_id: u }) }),
-  agent_runtime_id: identity.agentRuntimeId,
-  agent_private_key: identity.key.privateKey,
-  registered_at: identity.registeredAt,
-  ...Option.match(identity.backgroundTaskId, { onNone: () => ({}), onSome: (t) => ({ background_task_id: t }) })
-})
-
 /** The offline operations. */
 export interface Service {
-  /** The binding of a reading of auth.json. */
-  readonly bindingOf: (state: AuthState) => Either.Either<Binding, LoginUnavailableError>
-  /** What the stored slot means for the binding; a foreign form is an error, and so is an unusable JWT. */
-  readonly classify: (
-    state: AuthState,
-    binding: Binding
-  ) => Effect.Effect<Classified, ForeignIdentityFormatError | BindingMismatchError | InvalidKeyError>
-  /** Keeps the task of a JWT identity for the life of this process (it cannot be written into the JWT). */
-  readonly setProcessTask: (agentRuntimeId: string, taskId: TaskId) => Effect.Effect<void>
+  /** The binding of a reading of auth.json (a personal access token's needs the AuthManager's network). */
+  readonly bindingOf: (state: AuthState) => Either.Either<Binding, LoginUnavailableError | AgentIdentityJwtError>
   /** The stored identity usable for the current binding, if any (reads auth.json, no lock). */
   readonly usable: Effect.Effect<Option.Option<AgentIdentity>, AuthError>
+  /**
+   * The AgentAssertion for the stored task, when the mode is enabled, the base URL's host is trusted and
+   * a task is stored; None otherwise. No network I/O, no writes.
+   */
   readonly authorizationHeader: Effect.Effect<Option.Option<AuthorizationHeader>, AuthError>
+  /** `authorizationHeader`, falling back to Bearer where the login has a Bearer token (a failure is logged). */
   readonly authorizationHeaderOrBearer: Effect.Effect<Option.Option<AuthorizationHeader>>
   readonly status: Effect.Effect<Status, KeyStoreError>
+  /** Removes the stored identity (and the task kept for a JWT identity); true when there was one. */
   readonly forget: Effect.Effect<boolean, KeyStoreError>
 }
 
@@ -140,104 +89,64 @@ export class Identity extends Context.Tag("effect-agent-identity/Identity")<Iden
 
 /** Builds the offline operations on the settings, the KeyStore and the signer. */
 export const make = Effect.gen(function*() {
-  const config = yield* AgentIdentityConfig
+  const settings = yield* Settings
   const store = yield* KeyStore
   const signer = yield* AssertionSigner
-  const trusted = isTrustedBaseUrl(config.baseUrl, config.trustedHosts)
-  const resolve = (state: AuthState) => bindingOf(state.login, config.forcedWorkspaceId)
-
-  const processTasks = new Map<string, TaskId>()
-
-  /** A JWT identity: used when it is for this workspace and user; never deleted or replaced here. */
-  const classifyJwt = (jwt: Redacted.Redacted<string>, binding: Binding) =>
-    Effect.gen(function*() {
-      const claims = yield* Either.mapLeft(
-        decodeUnverified(Redacted.value(jwt)),
-        () => new ForeignIdentityFormatError({ form: "an Agent Identity JWT that does not decode" })
-      )
-      if (claims.account_id !== binding.accountId) return { _tag: "Missing" } as Classified
-      if (Option.isSome(binding.userId) && claims.chatgpt_user_id !== binding.userId.value) {
-        return yield* new BindingMismatchError({ field: "user", expected: binding.userId.value, actual: claims.chatgpt_user_id })
-      }
-      const key = yield* signer.parse(claims.agent_private_key)
-      const agentRuntimeId = AgentRuntimeId.make(claims.agent_runtime_id)
-      return {
-        _tag: "Usable",
-        identity: {
-          agentRuntimeId,
-          workspaceId: claims.account_id,
-          userId: Option.some(claims.chatgpt_user_id),
-          registeredAt: issuedAt(claims),
-          backgroundTaskId: Option.fromNullable(processTasks.get(agentRuntimeId)),
-          key,
-          publicKeySsh: key.publicKeySsh,
-          source: "jwt"
-        }
-      } as Classified
-    })
-
-  const classify: Service["classify"] = (state, binding) => {
-    const slot = state.identity
-    if (slot._tag === "Absent") return Effect.succeed({ _tag: "Missing" })
-    if (slot._tag === "Foreign") return Effect.fail(new ForeignIdentityFormatError({ form: slot.form }))
-    if (slot._tag === "Jwt") return classifyJwt(slot.jwt, binding)
-    const record = slot.record
-    // A record for another workspace is invisible, not deleted (D.3 step 1).
-    if (record.workspace_id !== binding.accountId) return Effect.succeed({ _tag: "Missing" })
-    return signer.parse(record.agent_private_key).pipe(
-      Effect.map((key): Classified =>
-        userMatches(binding, record)
-          ? {
-            _tag: "Usable",
-            identity: {
-              agentRuntimeId: record.agent_runtime_id,
-              workspaceId: record.workspace_id,
-              userId: Option.fromNullable(record.chatgpt_user_id),
-              registeredAt: record.registered_at,
-              backgroundTaskId: Option.fromNullable(record.background_task_id),
-              key,
-              publicKeySsh: key.publicKeySsh,
-              source: "record"
-            }
-          }
-          : { _tag: "Stale", why: "stored agent identity binding no longer matches current auth", error: Option.none() }
-      ),
-      Effect.catchAll((error) =>
-        Effect.succeed<Classified>({ _tag: "Stale", why: "stored agent identity is invalid", error: Option.some(error) })
-      )
-    )
-  }
+  const trusted = isTrustedBaseUrl(settings.baseUrl, settings.trustedHosts)
+  const protocol = settings.protocol
+  const resolve = (state: AuthState) => bindingOf(state.login, settings.forcedWorkspaceId, protocol)
+  const context = (state: StoreState): ClassifyContext => ({
+    protocol,
+    parse: signer.parse,
+    jwtTask: (id) => Option.fromNullable(state.jwtTasks.get(jwtTaskKey(protocol, id)))
+  })
 
   const usable: Service["usable"] = Effect.gen(function*() {
     const state = yield* store.read
     const binding = yield* resolve(state)
-    const found = yield* classify(state, binding)
+    const found: Classified = yield* classify(state, binding, context(state))
     return found._tag === "Usable" ? Option.some(found.identity) : Option.none()
   })
 
   const authorizationHeader: Service["authorizationHeader"] = Effect.gen(function*() {
-    if (config.mode === "disabled" || !trusted) return Option.none()
+    if (settings.mode === "disabled" || !trusted) return Option.none()
     const state = yield* store.read
     const binding = resolve(state)
     if (Either.isLeft(binding)) return Option.none()
-    const found = yield* classify(state, binding.right)
+    const found = yield* classify(state, binding.right, context(state))
     if (found._tag === "Stale") {
       return yield* Option.match(found.error, { onNone: () => Effect.succeed(Option.none()), onSome: Effect.fail })
     }
     if (found._tag === "Missing") return Option.none()
     const { identity } = found
-    const taskId = identity.backgroundTaskId
-    if (Option.isNone(taskId)) return Option.none()
-    const value = yield* signer.agentAssertion(identity, { agentRuntimeId: identity.agentRuntimeId, taskId: taskId.value })
-    return Option.some<AuthorizationHeader>({ scheme: "AgentAssertion", value, accountId: Option.none() })
+    if (Option.isNone(identity.taskId)) return Option.none()
+    const task: AgentTask = { agentRuntimeId: identity.agentRuntimeId, taskId: identity.taskId.value }
+    const value = yield* signer.agentAssertion(identity, task)
+    const current = protocol === "2026-06"
+    return Option.some<AuthorizationHeader>({
+      scheme: "AgentAssertion",
+      value,
+      accountId: current ? Option.some(identity.accountId) : Option.none(),
+      fedramp: current && identity.isFedramp,
+      task: Option.some(task)
+    })
   })
 
   const bearer = Effect.map(store.read, (state): Option.Option<AuthorizationHeader> => {
     const login = state.login
+    if (login._tag === "PersonalAccessToken") {
+      return Option.some({ scheme: "Bearer", value: Redacted.make(`Bearer ${Redacted.value(login.token)}`), accountId: Option.none(), fedramp: false, task: Option.none() })
+    }
     if (login._tag !== "ChatGpt") return Option.none()
     const token = Redacted.value(login.accessToken)
     if (token.length === 0) return Option.none()
-    return Option.some({ scheme: "Bearer", value: Redacted.make(`Bearer ${token}`), accountId: login.accountId })
+    return Option.some({
+      scheme: "Bearer",
+      value: Redacted.make(`Bearer ${token}`),
+      accountId: login.accountId,
+      fedramp: protocol === "2026-06" && login.claims.isFedramp,
+      task: Option.none()
+    })
   })
 
   const authorizationHeaderOrBearer: Service["authorizationHeaderOrBearer"] = authorizationHeader.pipe(
@@ -253,39 +162,58 @@ export const make = Effect.gen(function*() {
 
   const status: Service["status"] = Effect.gen(function*() {
     const state = yield* store.read
-    const slot = state.identity
-    if (slot._tag === "Jwt") {
-      const claims = decodeUnverified(Redacted.value(slot.jwt))
-      const identity = Either.isLeft(claims) ? Option.none() : Option.some({
-        agentRuntimeId: claims.right.agent_runtime_id,
-        publicKeySsh: yield* signer.parse(claims.right.agent_private_key).pipe(Effect.map((key) => key.publicKeySsh), Effect.option),
-        registeredAt: issuedAt(claims.right),
-        backgroundTaskId: Option.fromNullable(processTasks.get(claims.right.agent_runtime_id) as string | undefined)
-      })
-      return { binding: Either.getRight(resolve(state)), identity }
+    const binding = Either.getRight(resolve(state))
+    const publicKeyOf = (key: Redacted.Redacted<string>) =>
+      signer.parse(key).pipe(Effect.map((k) => k.publicKeySsh), Effect.option)
+    const jwt = state.login._tag === "AgentIdentityJwt" && protocol === "2026-06"
+      ? Option.some(state.login.jwt)
+      : state.identity._tag === "Jwt" ? Option.some(state.identity.jwt) : Option.none()
+    if (Option.isSome(jwt)) {
+      const claims = decodeUnverified(Redacted.value(jwt.value))
+      if (Either.isLeft(claims)) return { binding, identity: Option.none() }
+      const id = claims.right.agent_runtime_id
+      return {
+        binding,
+        identity: Option.some({
+          agentRuntimeId: id,
+          publicKeySsh: yield* publicKeyOf(claims.right.agent_private_key),
+          registeredAt: issuedAt(claims.right),
+          taskId: Option.fromNullable(state.jwtTasks.get(jwtTaskKey(protocol, id)) as string | undefined),
+          source: "jwt" as const
+        })
+      }
     }
-    const identity = slot._tag === "Record"
-      ? Option.some({
-        agentRuntimeId: slot.record.agent_runtime_id,
-        publicKeySsh: yield* signer.parse(slot.record.agent_private_key).pipe(Effect.map((key) => key.publicKeySsh), Effect.option),
-        registeredAt: slot.record.registered_at,
-        backgroundTaskId: Option.fromNullable(slot.record.background_task_id)
+    if (state.identity._tag !== "Record") return { binding, identity: Option.none() }
+    const record = state.identity.record
+    return {
+      binding,
+      identity: Option.some({
+        agentRuntimeId: record.agent_runtime_id,
+        publicKeySsh: yield* publicKeyOf(record.agent_private_key),
+        registeredAt: record.registered_at ?? "unknown",
+        taskId: presentString(protocol === "2026-04" ? record.background_task_id : record.task_id),
+        source: "record" as const
       })
-      : Option.none()
-    return { binding: Either.getRight(resolve(state)), identity }
+    }
   })
 
-  return Identity.of({
-    bindingOf: resolve,
-    classify,
-    setProcessTask: (agentRuntimeId, taskId) => Effect.sync(() => void processTasks.set(agentRuntimeId, taskId)),
-    usable,
-    authorizationHeader,
-    authorizationHeaderOrBearer,
-    status,
-    forget: store.exclusive(store.removeIdentity)
-  })
+  const forget: Service["forget"] = store.exclusive(Effect.gen(function*() {
+    const state = yield* store.read
+    const jwt = state.login._tag === "AgentIdentityJwt" ? Option.some(state.login.jwt) : Option.none()
+    // A JWT login is the identity itself: only its kept tasks can be forgotten.
+    if (Option.isSome(jwt) && state.identity._tag !== "Record") {
+      const claims = decodeUnverified(Redacted.value(jwt.value))
+      if (Either.isLeft(claims)) return false
+      const id = claims.right.agent_runtime_id
+      const kept = ["2026-04", "2026-06"].filter((p) => state.jwtTasks.has(jwtTaskKey(p as "2026-04", id)))
+      for (const p of kept) yield* store.saveJwtTask(p as "2026-04", id, Option.none())
+      return kept.length > 0
+    }
+    return yield* store.removeIdentity
+  }))
+
+  return Identity.of({ bindingOf: resolve, usable, authorizationHeader, authorizationHeaderOrBearer, status, forget })
 })
 
 /** The offline half as a layer. */
-export const layer: Layer.Layer<Identity, never, AgentIdentityConfig | KeyStore | AssertionSigner> = Layer.effect(Identity, make)
+export const layer: Layer.Layer<Identity, never, Settings | KeyStore | AssertionSigner> = Layer.effect(Identity, make)

@@ -11,54 +11,14 @@ import * as Redacted from "effect/Redacted"
 import { createPrivateKey, type KeyObject, sign as nodeSign } from "node:crypto"
 import { agentAssertionFromSignature, agentAssertionPayload, taskRegistrationPayload } from "../crypto/assertion.js"
 import { encodeBase64, encodeBase64Url } from "../crypto/base64.js"
-import {
-  decodePrivateKeyBase64,
-  type Ed25519Key,
-  encodePrivateKeyBase64,
-  encodeSshPublicKey,
-  expandKey,
-  type ExpandedKey,
-  generateKey,
-  signExpanded
-} from "../crypto/ed25519.js"
+import { decodePrivateKeyBase64, expandKey, type ExpandedKey, generateKey, signExpanded } from "../crypto/ed25519.js"
 import { openSealedTaskId } from "../crypto/sealedBox.js"
 import { formatTimestamp } from "../crypto/time.js"
+import { AgentKey, keyMaterial } from "../Domain/AgentKey.js"
 import { TaskId } from "../Domain/Ids.js"
 import { BindingMismatchError, DecryptError, InvalidKeyError } from "../Domain/Errors.js"
 
-const material = Symbol.for("effect-agent-identity/AgentKey/material")
-
-/** A parsed agent key. Its secret half is reachable only by this library's signing code. */
-export class AgentKey {
-  /** `ssh-ed25519 …`, as registered. */
-  readonly publicKeySsh: string
-  /** @internal */
-  readonly [material]: Ed25519Key
-  constructor(key: Ed25519Key) {
-    this[material] = key
-    this.publicKeySsh = encodeSshPublicKey(key.publicKey)
-  }
-  /** The raw 32-byte public key. */
-  get publicKey(): Uint8Array {
-    return this[material].publicKey
-  }
-  /** The stored form (PKCS#8 v2, base64), redacted. */
-  get privateKey(): Redacted.Redacted<string> {
-    return Redacted.make(encodePrivateKeyBase64(this[material]))
-  }
-  toString(): string {
-    return `AgentKey(${this.publicKeySsh})`
-  }
-  toJSON(): unknown {
-    return { _id: "AgentKey", publicKeySsh: this.publicKeySsh }
-  }
-  [Symbol.for("nodejs.util.inspect.custom")](): string {
-    return this.toString()
-  }
-}
-
-/** The key material of an `AgentKey`, for this library's signers. @internal */
-export const keyMaterial = (key: AgentKey): Ed25519Key => key[material]
+export { AgentKey, keyMaterial } from "../Domain/AgentKey.js"
 
 /** A key together with the runtime id it was registered as. */
 export interface SigningIdentity {
@@ -113,7 +73,7 @@ const nodeCryptoSigner = (): ((key: AgentKey, message: Uint8Array) => Uint8Array
   return (key, message) => {
     let keyObject = keyObjects.get(key)
     if (keyObject === undefined) {
-      const { publicKey, seed } = key[material]
+      const { publicKey, seed } = keyMaterial(key)
       // JWK, not DER: OpenSSL before 3.5 cannot read the v2 PKCS#8 that Codex writes (spec B.2).
       keyObject = createPrivateKey({
         key: { kty: "OKP", crv: "Ed25519", d: encodeBase64Url(seed), x: encodeBase64Url(publicKey) },
@@ -131,7 +91,7 @@ const nobleSigner = (): ((key: AgentKey, message: Uint8Array) => Uint8Array) => 
   return (key, message) => {
     let expandedKey = expanded.get(key)
     if (expandedKey === undefined) {
-      expandedKey = expandKey(key[material])
+      expandedKey = expandKey(keyMaterial(key))
       expanded.set(key, expandedKey)
     }
     return signExpanded(expandedKey, message)
@@ -192,7 +152,7 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
           return { timestamp, signature: encodeBase64(signature) }
         }),
       openTaskId: (key, encrypted) =>
-        Either.match(openSealedTaskId(encrypted, key[material]), {
+        Either.match(openSealedTaskId(encrypted, keyMaterial(key)), {
           onLeft: (failure) => Effect.fail(new DecryptError({ reason: failure.reason })),
           onRight: (id) => Effect.succeed(TaskId.make(id))
         })

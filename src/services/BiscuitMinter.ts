@@ -8,7 +8,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { AgentIdentityConfig } from "../Domain/Settings.js"
+import { Settings } from "../Domain/Settings.js"
 import { newRequestId } from "../crypto/time.js"
 import { LoginUnavailableError, ResponseDecodeError } from "../Domain/Errors.js"
 import { biscuitUrl } from "../Domain/Endpoints.js"
@@ -38,7 +38,7 @@ const VISIBLE_ASCII = /^[\x21-\x7e]+$/
 
 /** The minter on the ambient HttpClient. */
 export const make = Effect.gen(function*() {
-  const config = yield* AgentIdentityConfig
+  const config = yield* Settings
   const client = yield* HttpClient.HttpClient
   const url = biscuitUrl(config.baseUrl)
   const mint: Service["mint"] = (target, accessToken) =>
@@ -71,4 +71,4 @@ export const make = Effect.gen(function*() {
 })
 
 /** The minter as a layer. */
-export const layer: Layer.Layer<BiscuitMinter, never, AgentIdentityConfig | HttpClient.HttpClient> = Layer.effect(BiscuitMinter, make)
+export const layer: Layer.Layer<BiscuitMinter, never, Settings | HttpClient.HttpClient> = Layer.effect(BiscuitMinter, make)

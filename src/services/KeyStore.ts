@@ -5,6 +5,8 @@
  * applications that keep credentials elsewhere.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -12,10 +14,12 @@ import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import * as os from "node:os"
 import * as path from "node:path"
 import {
+  accessTokenLogin,
   type AgentIdentityRecord,
   type AuthDocument,
   type AuthState,
@@ -26,13 +30,26 @@ import {
   withIdentityJwt
 } from "../Domain/AuthDocument.js"
 import { ForeignIdentityFormatError, KeyStoreError } from "../Domain/Errors.js"
+import { TaskId } from "../Domain/Ids.js"
+import type { Protocol } from "../Domain/Settings.js"
 import * as AuthFile from "../internal/authFile.js"
 import { withFileLock } from "../internal/fileLock.js"
 
+/** The tasks kept for Agent Identity JWT identities (a JWT cannot hold them), by protocol and runtime id. */
+export type JwtTasks = ReadonlyMap<string, TaskId>
+
+/** The key of a JWT identity's task in `JwtTasks`. */
+export const jwtTaskKey = (protocol: Protocol, agentRuntimeId: string): string => `${protocol} ${agentRuntimeId}`
+
+/** One consistent reading: the login (the access token given to the store wins), the slot, and the JWT tasks. */
+export interface StoreState extends AuthState {
+  readonly jwtTasks: JwtTasks
+}
+
 /** The KeyStore's operations. */
 export interface Service {
-  /** One consistent reading of the login and the identity slot. */
-  readonly read: Effect.Effect<AuthState, KeyStoreError>
+  /** One consistent reading of the login, the identity slot and the tasks of JWT identities. */
+  readonly read: Effect.Effect<StoreState, KeyStoreError>
   /**
    * Stores the record in the single `agent_identity` slot (keeping the stored task id when the new
    * record has none and names the same workspace and runtime). Refuses to replace a foreign form.
@@ -42,6 +59,17 @@ export interface Service {
   ) => Effect.Effect<void, KeyStoreError | ForeignIdentityFormatError>
   /** Puts an Agent Identity JWT in the slot, replacing whatever was there (an explicit import). */
   readonly saveIdentityJwt: (jwt: Redacted.Redacted<string>) => Effect.Effect<void, KeyStoreError>
+  /** Keeps (or, with None, drops) the task of a JWT identity, beside auth.json: never in it. */
+  readonly saveJwtTask: (
+    protocol: Protocol,
+    agentRuntimeId: string,
+    taskId: Option.Option<TaskId>
+  ) => Effect.Effect<void, KeyStoreError>
+  /**
+   * Replaces the whole file with `document`, as `codex login` does (an access-token login writes exactly
+   * the document Codex writes; the previous login and identity are gone).
+   */
+  readonly saveLogin: (document: AuthDocument) => Effect.Effect<void, KeyStoreError>
   /** Removes whatever the slot holds; true when something was removed. */
   readonly removeIdentity: Effect.Effect<boolean, KeyStoreError>
   /**
@@ -54,14 +82,33 @@ export interface Service {
 /** The KeyStore service. */
 export class KeyStore extends Context.Tag("effect-agent-identity/KeyStore")<KeyStore, Service>() {}
 
-/** The primitive operations a store backend supplies. */
-interface Backend {
+/** One JSON document a backend keeps. */
+interface Document {
   readonly location: string
   readonly load: Effect.Effect<Option.Option<AuthDocument>, KeyStoreError>
   readonly modify: <E>(
     edit: (doc: Option.Option<AuthDocument>) => Either.Either<Option.Option<AuthDocument>, E>
   ) => Effect.Effect<boolean, E | KeyStoreError>
+}
+
+/** The primitive operations a store backend supplies: auth.json, the JWT tasks beside it, and a lock. */
+interface Backend extends Document {
+  readonly tasks: Document
   readonly lock: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | KeyStoreError, R>
+  /** A login that wins over auth.json's (Codex's `CODEX_ACCESS_TOKEN`). */
+  readonly accessToken: Option.Option<Redacted.Redacted<string>>
+}
+
+const TASKS_FIELD = "jwt_tasks"
+
+/** The JWT tasks of the tasks document: `{"jwt_tasks": {"<protocol> <runtime id>": "<task id>"}}`. */
+const readJwtTasks = (doc: Option.Option<AuthDocument>): JwtTasks => {
+  const tasks = Option.getOrUndefined(doc)?.[TASKS_FIELD]
+  const out = new Map<string, TaskId>()
+  if (typeof tasks === "object" && tasks !== null && !Array.isArray(tasks)) {
+    for (const [key, value] of Object.entries(tasks)) if (typeof value === "string") out.set(key, TaskId.make(value))
+  }
+  return out
 }
 
 const unparseable = (location: string, detail: string) =>
@@ -85,11 +132,37 @@ const fromBackend = (backend: Backend): Effect.Effect<Service> =>
       if (last === undefined || last.doc !== doc) last = { doc, state: readState(doc) }
       return last.state
     }
-    const read = Effect.flatMap(backend.load, (doc) =>
+    const authState = Effect.flatMap(backend.load, (doc) =>
       Option.match(doc, {
         onNone: () => Effect.succeed(emptyState),
         onSome: (d) => Either.match(stateOf(d), { onLeft: (r) => Effect.fail(unparseable(backend.location, r)), onRight: Effect.succeed })
       }))
+    const envLogin = Option.map(backend.accessToken, (token) => accessTokenLogin(token, "environment"))
+    const noTasks: JwtTasks = new Map()
+    // While neither document changed, a reading is the same value (the header path compares by identity).
+    let composed: { readonly state: AuthState; readonly tasks: unknown; readonly value: StoreState } | undefined
+    const read: Service["read"] = Effect.gen(function*() {
+      const state = yield* authState
+      const login = Option.getOrElse(envLogin, () => state.login)
+      // The tasks document is read only when a JWT identity may need it.
+      const tasks = login._tag === "AgentIdentityJwt" || state.identity._tag === "Jwt" ? yield* backend.tasks.load : undefined
+      if (composed !== undefined && composed.state === state && composed.tasks === tasks) return composed.value
+      const value: StoreState = { login, identity: state.identity, jwtTasks: tasks === undefined ? noTasks : readJwtTasks(tasks) }
+      composed = { state, tasks, value }
+      return value
+    })
+
+    const saveJwtTask: Service["saveJwtTask"] = (protocol, agentRuntimeId, taskId) =>
+      exclusive(backend.tasks.modify<KeyStoreError>((doc) => {
+        const tasks = new Map(readJwtTasks(doc))
+        const key = jwtTaskKey(protocol, agentRuntimeId)
+        if (Option.getOrUndefined(taskId) === tasks.get(key)) return Either.right(Option.none())
+        Option.match(taskId, { onNone: () => tasks.delete(key), onSome: (t) => tasks.set(key, t) })
+        return Either.right(Option.some({ [TASKS_FIELD]: Object.fromEntries(tasks) }))
+      })).pipe(Effect.asVoid)
+
+    const saveLogin: Service["saveLogin"] = (document) =>
+      exclusive(backend.modify<KeyStoreError>(() => Either.right(Option.some(document)))).pipe(Effect.asVoid)
 
     const saveIdentity = (record: AgentIdentityRecord) =>
       exclusive(
@@ -123,7 +196,7 @@ const fromBackend = (backend: Backend): Effect.Effect<Service> =>
       )
     )
 
-    return { read, saveIdentity, saveIdentityJwt, removeIdentity, exclusive }
+    return { read, saveIdentity, saveIdentityJwt, saveJwtTask, saveLogin, removeIdentity, exclusive }
   })
 
 /** Options of the file store. */
@@ -136,7 +209,15 @@ export interface FileOptions {
   readonly staleLockTimeout?: Duration.DurationInput | undefined
   /** Extra reads of an unparseable auth.json before failing (default 5): Codex may be mid-write. */
   readonly unparseableRetries?: number | undefined
+  /**
+   * An access token that wins over auth.json's login and is never written (Codex's `CODEX_ACCESS_TOKEN`):
+   * an Agent Identity JWT, or a personal access token (`at-…`).
+   */
+  readonly accessToken?: Redacted.Redacted<string> | undefined
 }
+
+/** Where the tasks of Agent Identity JWT identities are kept, beside auth.json (Codex never reads it). */
+export const TASKS_FILE = "agent-identity-tasks.json"
 
 /** The lock file's name, beside auth.json. */
 export const LOCK_FILE = ".agent-identity.lock"
@@ -152,10 +233,17 @@ export const makeFile = (options: FileOptions): Effect.Effect<Service, never, Fi
       timeout: Duration.decode(options.lockTimeout ?? Duration.seconds(60)),
       staleAfter: Duration.decode(options.staleLockTimeout ?? Duration.seconds(30))
     })
+    const tasksFile = path.join(options.codexHome, TASKS_FILE)
     return yield* fromBackend({
       location: file,
       load: Effect.map(AuthFile.cachedLoader(fs, file, options), (loaded) => loaded.doc),
       modify: (edit) => AuthFile.modify(fs, file, edit, options),
+      tasks: {
+        location: tasksFile,
+        load: Effect.map(AuthFile.cachedLoader(fs, tasksFile, options), (loaded) => loaded.doc),
+        modify: (edit) => AuthFile.modify(fs, tasksFile, edit, options)
+      },
+      accessToken: Option.fromNullable(options.accessToken),
       lock: (self) =>
         Effect.zipRight(
           fs.makeDirectory(options.codexHome, { recursive: true, mode: 0o700 }).pipe(
@@ -170,22 +258,55 @@ export const makeFile = (options: FileOptions): Effect.Effect<Service, never, Fi
 export const layerFile = (options: FileOptions): Layer.Layer<KeyStore, never, FileSystem.FileSystem> =>
   Layer.effect(KeyStore, makeFile(options))
 
+/** Codex's `CODEX_ACCESS_TOKEN` (trimmed; empty means unset): a login that wins over auth.json's. */
+export const accessTokenFromEnv: Config.Config<Redacted.Redacted<string> | undefined> = Config.redacted("CODEX_ACCESS_TOKEN").pipe(
+  Config.map((token) => Redacted.make(Redacted.value(token).trim())),
+  Config.option,
+  Config.map(Option.filter((token) => Redacted.value(token).length > 0)),
+  Config.map(Option.getOrUndefined)
+)
+
+/** Codex's CODEX_HOME: `$CODEX_HOME` (trimmed; empty means unset), else `~/.codex`. */
+export const codexHome: Config.Config<string> = Config.string("CODEX_HOME").pipe(
+  Config.map((home) => home.trim()),
+  Config.validate({ message: "CODEX_HOME is empty", validation: (home) => home.length > 0 }),
+  Config.orElse(() => Config.succeed(path.join(os.homedir(), ".codex"))),
+  Config.map((home) => path.resolve(home))
+)
+
+/** The file store's options from `Config`s (by default, `codexHome` from the environment). */
+export const layerFileConfig = (
+  config: Config.Config.Wrap<FileOptions> = { codexHome, accessToken: accessTokenFromEnv }
+): Layer.Layer<KeyStore, ConfigError.ConfigError, FileSystem.FileSystem> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layerFile))
+
+/** A JSON document in memory. */
+const memoryDocument = (location: string, initial: Option.Option<AuthDocument>): Effect.Effect<Document> =>
+  Effect.map(Ref.make(initial), (ref) => ({
+    location,
+    load: Ref.get(ref),
+    modify: (edit) =>
+      Effect.flatMap(Ref.get(ref), (doc) =>
+        Either.match(edit(doc), {
+          onLeft: Effect.fail,
+          onRight: (next) => Option.match(next, { onNone: () => Effect.succeed(false), onSome: (d) => Effect.as(Ref.set(ref, Option.some(d)), true) })
+        }))
+  }))
+
+/** Options of the memory store. */
+export interface MemoryOptions {
+  /** An access token that wins over the document's login (as `CODEX_ACCESS_TOKEN` does). */
+  readonly accessToken?: Redacted.Redacted<string> | undefined
+}
+
 /** A KeyStore holding an auth.json document in memory; `initial` is the document (none: no login). */
-export const makeMemory = (initial?: AuthDocument): Effect.Effect<Service> =>
+export const makeMemory = (initial?: AuthDocument, options: MemoryOptions = {}): Effect.Effect<Service> =>
   Effect.gen(function*() {
-    const ref = yield* Ref.make(Option.fromNullable(initial))
-    return yield* fromBackend({
-      location: "memory",
-      load: Ref.get(ref),
-      modify: (edit) =>
-        Effect.flatMap(Ref.get(ref), (doc) =>
-          Either.match(edit(doc), {
-            onLeft: Effect.fail,
-            onRight: (next) => Option.match(next, { onNone: () => Effect.succeed(false), onSome: (d) => Effect.as(Ref.set(ref, Option.some(d)), true) })
-          })),
-      lock: (self) => self
-    })
+    const auth = yield* memoryDocument("memory", Option.fromNullable(initial))
+    const tasks = yield* memoryDocument("memory (tasks)", Option.none())
+    return yield* fromBackend({ ...auth, tasks, lock: (self) => self, accessToken: Option.fromNullable(options.accessToken) })
   })
 
 /** The memory store as a layer. */
-export const layerMemory = (initial?: AuthDocument): Layer.Layer<KeyStore> => Layer.effect(KeyStore, makeMemory(initial))
+export const layerMemory = (initial?: AuthDocument, options: MemoryOptions = {}): Layer.Layer<KeyStore> =>
+  Layer.effect(KeyStore, makeMemory(initial, options))

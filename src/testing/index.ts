@@ -8,6 +8,11 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import * as Option from "effect/Option"
+import type { SettingsError } from "../Domain/Errors.js"
+import { decodeUnverified } from "../Domain/IdentityJwt.js"
+import * as Identity from "../manager/Identity.js"
+import { AgentIdentityJwt } from "../services/AgentIdentityJwt.js"
 import { AgentRegistry, type RegisterError } from "../services/AgentRegistry.js"
 import { AssertionSigner } from "../services/AssertionSigner.js"
 import * as AssertionSignerModule from "../services/AssertionSigner.js"
@@ -30,16 +35,29 @@ export const makeTestLayer = <I, S extends object>(tag: Context.Tag<I, S>) => (s
     new Proxy(service as S, {
       get(target, property) {
         if (property in target) return (target as Record<PropertyKey, unknown>)[property]
-        return Effect.dieMessage(`unimplemented ${String(property)}`)
+        return unimplemented(property)
       }
     })
   )
+
+/**
+ * A missing member, usable both as an effect (`yield* fake.ensureTask`) and as a method
+ * (`fake.renewTask(task)`): either way it dies with "unimplemented <name>".
+ */
+const unimplemented = (property: PropertyKey) => {
+  const dead = Effect.dieMessage(`unimplemented ${String(property)}`)
+  const method = () => dead
+  Object.assign(method, dead)
+  Object.setPrototypeOf(method, Object.getPrototypeOf(dead))
+  return method
+}
 
 /** Calls the scripted fakes have seen. */
 export interface FakeCalls {
   readonly biscuits: ReadonlyArray<BiscuitTarget & { readonly accessToken: Redacted.Redacted<string> }>
   readonly registrations: ReadonlyArray<{ readonly publicKeySsh: string; readonly accessToken: Redacted.Redacted<string> }>
-  readonly tasks: ReadonlyArray<{ readonly agentRuntimeId: string; readonly accessToken: Redacted.Redacted<string> }>
+  /** `accessToken`: None under 2026-06, where a task registration carries no credentials. */
+  readonly tasks: ReadonlyArray<{ readonly agentRuntimeId: string; readonly accessToken: Option.Option<Redacted.Redacted<string>> }>
 }
 
 /** The recorder of the scripted fakes. */
@@ -56,16 +74,17 @@ export interface FakeScript {
 }
 
 /**
- * BiscuitMinter, AgentRegistry and TaskRegistry fakes that follow the protocol's shape (one biscuit
- * per registration, task ids sealed to the agent's key and opened by the real signer) and record
- * every call in `FakeBackend`.
+ * BiscuitMinter, AgentRegistry, TaskRegistry and AgentIdentityJwt fakes that follow the protocol's shape
+ * (under 2026-04 one biscuit per registration; task ids sealed to the agent's key and opened by the real
+ * signer; JWTs decoded without a JWKS, as Codex's storage does) and record every call in `FakeBackend`.
  */
 export const layerFakeBackend = (
   script: FakeScript = {}
-): Layer.Layer<BiscuitMinter | AgentRegistry | TaskRegistry | FakeBackend, never, AssertionSigner> =>
+): Layer.Layer<BiscuitMinter | AgentRegistry | TaskRegistry | AgentIdentityJwt | FakeBackend, never, AssertionSigner | Config.Settings> =>
   Layer.effectContext(
     Effect.gen(function*() {
       const signer = yield* AssertionSigner
+      const biscuits = (yield* Config.Settings).protocol === "2026-04"
       const calls = yield* Ref.make<FakeCalls>({ biscuits: [], registrations: [], tasks: [] })
       const record = (f: (c: FakeCalls) => FakeCalls) => Ref.modify(calls, (c) => [c, f(c)] as const)
       const minter = BiscuitMinter.of({
@@ -78,7 +97,7 @@ export const layerFakeBackend = (
       const agents = AgentRegistry.of({
         register: ({ accessToken, publicKeySsh }) =>
           Effect.gen(function*() {
-            yield* minter.mint({ method: "POST", url: "fake:/v1/agent/register" }, accessToken)
+            if (biscuits) yield* minter.mint({ method: "POST", url: "fake:/v1/agent/register" }, accessToken)
             const before = yield* record((c) => ({
               ...c,
               registrations: [...c.registrations, { publicKeySsh, accessToken }]
@@ -90,7 +109,9 @@ export const layerFakeBackend = (
       const tasks = TaskRegistry.of({
         register: ({ accessToken, identity }) =>
           Effect.gen(function*() {
-            yield* minter.mint({ method: "POST", url: `fake:/v1/agent/${identity.agentRuntimeId}/task/register` }, accessToken)
+            if (biscuits && Option.isSome(accessToken)) {
+              yield* minter.mint({ method: "POST", url: `fake:/v1/agent/${identity.agentRuntimeId}/task/register` }, accessToken.value)
+            }
             const before = yield* record((c) => ({
               ...c,
               tasks: [...c.tasks, { agentRuntimeId: identity.agentRuntimeId, accessToken }]
@@ -102,29 +123,41 @@ export const layerFakeBackend = (
             )
           })
       })
+      const jwts = AgentIdentityJwt.of({
+        jwks: Effect.dieMessage("unimplemented jwks (the test kit has no JWKS)"),
+        verify: (jwt) => decodeUnverified(Redacted.value(jwt))
+      })
       return Context.make(BiscuitMinter, minter).pipe(
         Context.add(AgentRegistry, agents),
         Context.add(TaskRegistry, tasks),
+        Context.add(AgentIdentityJwt, jwts),
         Context.add(FakeBackend, { calls: Ref.get(calls) })
       )
     })
   )
 
 /**
- * A complete AuthManager with no network: settings, the memory KeyStore holding `document`, the
- * real signer and the scripted fakes.
+ * A complete AuthManager with no network: settings, the memory KeyStore holding `document` (and
+ * `accessToken` as `CODEX_ACCESS_TOKEN` would give it), the real signer and the scripted fakes.
  */
 export const layerAuthManager = (options: {
   readonly document?: AuthDocument
+  readonly accessToken?: Redacted.Redacted<string>
   readonly settings?: Config.Options
   readonly script?: FakeScript
 } = {}): Layer.Layer<
-  AuthManagerModule.AuthManager | KeyStore.KeyStore | FakeBackend | AssertionSigner | Config.AgentIdentityConfig
+  AuthManagerModule.AuthManager | Identity.Identity | KeyStore.KeyStore | FakeBackend | AssertionSigner | Config.Settings,
+  SettingsError
 > =>
   AuthManagerModule.layer.pipe(
+    Layer.provideMerge(Identity.layer),
     Layer.provideMerge(layerFakeBackend(options.script)),
     Layer.provideMerge(
-      Layer.mergeAll(AssertionSignerModule.layer, KeyStore.layerMemory(options.document), Config.layer(options.settings))
+      Layer.mergeAll(
+        AssertionSignerModule.layer,
+        KeyStore.layerMemory(options.document, { accessToken: options.accessToken }),
+        Config.layer(options.settings)
+      )
     )
   )
 

@@ -14,12 +14,15 @@ export interface Result {
   readonly stderr: string
 }
 
-/** A clean environment: no CODEX_HOME, CHATGPT_BASE_URL or trusted hosts unless given; HOME is a temp folder. */
+/**
+ * A clean environment: no CODEX_HOME, CHATGPT_BASE_URL or trusted hosts unless given; HOME is a temp folder;
+ * protocol 2026-04 (the seed's, which these suites were written for) unless `AGENT_IDENTITY_PROTOCOL` is given.
+ */
 export const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Result> =>
   new Promise((resolve) => {
     const home = env["HOME"] ?? tempDir()
     execFile(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env["PATH"] ?? "", HOME: home, ...env },
+      env: { PATH: process.env["PATH"] ?? "", HOME: home, AGENT_IDENTITY_PROTOCOL: "2026-04", ...env },
       timeout: 60_000
     }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1

@@ -15,6 +15,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as AssertionSigner from "../../src/services/AssertionSigner.js"
 import * as AuthManager from "../../src/manager/AuthManager.js"
+import * as Identity from "../../src/manager/Identity.js"
 import * as Config from "../../src/Domain/Settings.js"
 import * as KeyStore from "../../src/services/KeyStore.js"
 import { chatgptAuthDocument, FakeBackend, layerFakeBackend } from "../../src/testing/index.js"
@@ -73,6 +74,7 @@ const broken = fc.oneof(
 )
 
 const layer = AuthManager.layer.pipe(
+  Layer.provideMerge(Identity.layer),
   Layer.provideMerge(layerFakeBackend()),
   Layer.provideMerge(Layer.mergeAll(
     AssertionSigner.layer,

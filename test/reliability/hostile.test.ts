@@ -9,7 +9,8 @@ import * as fc from "fast-check"
 import { AuthManager } from "../../src/manager/AuthManager.js"
 import * as AssertionVerifier from "../../src/backend/AssertionVerifier.js"
 import * as C from "../../src/crypto/index.js"
-import { chatgptAuthDocument, layerAuthManager } from "../../src/testing/index.js"
+import { chatgptAuthDocument } from "../../src/testing/index.js"
+import { layerAuthManager2604 } from "../utils/protocol.js"
 
 const KEY = C.keyFromSeed(new Uint8Array(32).fill(7))
 const OTHER = C.keyFromSeed(new Uint8Array(32).fill(8))
@@ -48,12 +49,15 @@ describe("hostile base URLs (promise 10)", () => {
   )
   const all = [...hostile, ...lookAlikes]
 
-  it.effect(`${all.length} hostile base URLs: 0 AgentAssertions (Bearer instead); the real one still gets one`, () =>
+  it.effect(`${all.length} hostile base URLs: 0 AgentAssertions (Bearer, or a SettingsError for a non-URL); the real one still gets one`, () =>
     Effect.gen(function*() {
       let assertions = 0
+      let refused = 0
       for (const baseUrl of all) {
         const header = yield* Effect.flatMap(AuthManager, (a) => a.authorizationHeaderOrBearer).pipe(
-          Effect.provide(layerAuthManager({ document: withTask, settings: { baseUrl } }))
+          Effect.provide(layerAuthManager2604({ document: withTask, settings: { baseUrl } })),
+          // A base that is not an http(s) URL is refused when the settings are made, before anything else.
+          Effect.catchTag("SettingsError", () => Effect.sync(() => refused++).pipe(Effect.as(Option.none())))
         )
         if (Option.exists(header, (h) => h.scheme === "AgentAssertion")) {
           assertions++
@@ -61,9 +65,9 @@ describe("hostile base URLs (promise 10)", () => {
         }
       }
       const control = yield* Effect.flatMap(AuthManager, (a) => a.authorizationHeaderOrBearer).pipe(
-        Effect.provide(layerAuthManager({ document: withTask, settings: { baseUrl: "https://chatgpt.com/backend-api" } }))
+        Effect.provide(layerAuthManager2604({ document: withTask, settings: { baseUrl: "https://chatgpt.com/backend-api" } }))
       )
-      console.log(`hostile base URLs: ${all.length} tried -> ${assertions} AgentAssertions produced`)
+      console.log(`hostile base URLs: ${all.length} tried -> ${assertions} AgentAssertions produced, ${refused} refused as settings`)
       expect(all.length).toBe(200)
       expect(assertions).toBe(0)
       expect(Option.map(control, (h) => h.scheme)).toEqual(Option.some("AgentAssertion"))

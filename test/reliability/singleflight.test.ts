@@ -3,7 +3,8 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { AuthManager } from "../../src/manager/AuthManager.js"
 import { HttpStatusError } from "../../src/Domain/Errors.js"
-import { chatgptAuthDocument, FakeBackend, layerAuthManager } from "../../src/testing/index.js"
+import { chatgptAuthDocument, FakeBackend } from "../../src/testing/index.js"
+import { layerAuthManager2604 } from "../utils/protocol.js"
 
 const FIBERS = 1000
 const document = chatgptAuthDocument({ accountId: "account-123", userId: "user-123" })
@@ -22,7 +23,7 @@ describe("single flight", () => {
       expect(calls.biscuits.length).toBe(2)
       expect(new Set(results.map((r) => `${r.agentRuntimeId}/${r.taskId}`)).size).toBe(1)
       expect(results.filter((r) => !r.reused).length).toBe(1)
-    }).pipe(Effect.provide(layerAuthManager({ document }))))
+    }).pipe(Effect.provide(layerAuthManager2604({ document }))))
 
   it.effect("a failed attempt is not cached: concurrent callers see it, the next call retries", () =>
     Effect.gen(function*() {
@@ -35,7 +36,7 @@ describe("single flight", () => {
       expect(failures).toBeGreaterThan(0)
       expect(after.agentRuntimeId).toBe("agent-1")
       expect(calls.registrations.length).toBe(2)
-    }).pipe(Effect.provide(layerAuthManager({
+    }).pipe(Effect.provide(layerAuthManager2604({
       document,
       script: {
         register: (n) =>

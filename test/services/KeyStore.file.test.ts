@@ -12,6 +12,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as AuthManager from "../../src/manager/AuthManager.js"
+import * as Identity from "../../src/manager/Identity.js"
 import * as AssertionSigner from "../../src/services/AssertionSigner.js"
 import * as Config from "../../src/Domain/Settings.js"
 import * as C from "../../src/crypto/index.js"
@@ -61,7 +62,8 @@ describe("KeyStore.layerFile", () => {
       const { agent_identity, ...others } = written
       expect(others).toEqual(codexFile)
       expect(Object.keys(written)).toEqual([...Object.keys(codexFile), "agent_identity"])
-      expect(Object.keys(agent_identity as object)).toEqual(["workspace_id", "chatgpt_user_id", "agent_runtime_id", "agent_private_key", "registered_at"])
+      // Our record's field order: today's Codex's fields first, then the seed's (both readers ignore order).
+      expect(Object.keys(agent_identity as object)).toEqual(["agent_runtime_id", "agent_private_key", "chatgpt_user_id", "workspace_id", "registered_at"])
       expect(text).toBe(JSON.stringify(written, null, 2)) // serde's pretty form, no trailing newline
 
       // A task id is kept when a record for the same runtime comes without one (C.3), and removal keeps the rest.
@@ -131,6 +133,7 @@ describe("KeyStore.layerFile", () => {
       }).pipe(
         Effect.provide(
           AuthManager.layer.pipe(
+            Layer.provideMerge(Identity.layer),
             Layer.provide(layerFakeBackend({
               register: () => Effect.sleep(Duration.millis(30)).pipe(Effect.as(`agent-${++registrations}`))
             })),

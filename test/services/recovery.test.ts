@@ -1,5 +1,4 @@
 /** Issue 7: a 401 to an AgentAssertion replaces the task and retries once, only with a replayable body. */
-import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -11,7 +10,7 @@ import { liveAuthLayer, startBackend } from "../utils/backend.js"
 
 const whoami = (url: string, request?: HttpClientRequest.HttpClientRequest) =>
   Effect.gen(function*() {
-    const response = yield* (yield* HttpClient.HttpClient).execute(request ?? HttpClientRequest.get(url))
+    const response = yield* (yield* HttpMiddleware.BackendClient).execute(request ?? HttpClientRequest.get(url))
     return { status: response.status, body: (yield* response.json) as Record<string, string> }
   })
 

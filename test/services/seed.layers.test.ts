@@ -14,9 +14,9 @@ import { HttpStatusError } from "../../src/Domain/Errors.js"
 import {
   apiKeyAuthDocument,
   chatgptAuthDocument,
-  FakeBackend,
-  layerAuthManager
+  FakeBackend
 } from "../../src/testing/index.js"
+import { layerAuthManager2604 } from "../utils/protocol.js"
 import { KeyStore } from "../../src/services/KeyStore.js"
 
 const SEED7 = new Uint8Array(32).fill(7)
@@ -97,7 +97,7 @@ describe("header path (seed tests 3, 4, 5)", () => {
       const fallback = yield* auth.authorizationHeaderOrBearer
       expect(Option.map(fallback, (h) => [h.scheme, Redacted.value(h.value), Option.getOrNull(h.accountId)]))
         .toEqual(Option.some(["Bearer", "Bearer Access Token", "account_id"]))
-    }).pipe(Effect.provide(layerAuthManager({ document: withTask, settings: { ...trusted, mode: "disabled" } }))))
+    }).pipe(Effect.provide(layerAuthManager2604({ document: withTask, settings: { ...trusted, mode: "disabled" } }))))
 
   it.effect("5: enabled mode signs the stored task; no account id beside it", () =>
     Effect.gen(function*() {
@@ -111,19 +111,19 @@ describe("header path (seed tests 3, 4, 5)", () => {
         expect(Either.map(verified, (v) => [v.agentRuntimeId, v.taskId])).toEqual(Either.right(["agent_123", "task_123"]))
       }
       expect((yield* (yield* FakeBackend).calls).biscuits.length).toBe(0)
-    }).pipe(Effect.provide(layerAuthManager({ document: withTask, settings: trusted }))))
+    }).pipe(Effect.provide(layerAuthManager2604({ document: withTask, settings: trusted }))))
 
   it.effect("no assertion for an untrusted base URL, or with no stored task: Bearer instead", () =>
     Effect.gen(function*() {
       for (const settings of [{ baseUrl: "https://chatgpt.com.evil.example" }, { baseUrl: "http://127.0.0.1:9" }]) {
         const header = yield* Effect.flatMap(AuthManager, (a) => a.authorizationHeaderOrBearer).pipe(
-          Effect.provide(layerAuthManager({ document: withTask, settings }))
+          Effect.provide(layerAuthManager2604({ document: withTask, settings }))
         )
         expect(Option.map(header, (h) => h.scheme)).toEqual(Option.some("Bearer"))
       }
       const noTask = { ...withTask, agent_identity: { ...withTask.agent_identity, background_task_id: null } }
       const header = yield* Effect.flatMap(AuthManager, (a) => a.authorizationHeader).pipe(
-        Effect.provide(layerAuthManager({ document: noTask, settings: trusted }))
+        Effect.provide(layerAuthManager2604({ document: noTask, settings: trusted }))
       )
       expect(Option.isNone(header)).toBe(true)
     }))
@@ -137,7 +137,7 @@ describe("header path (seed tests 3, 4, 5)", () => {
         const fallback = yield* auth.authorizationHeaderOrBearer
         const state = yield* (yield* KeyStore).read
         return { error, fallback, state }
-      }).pipe(Effect.provide(layerAuthManager({ document: broken, settings: trusted })))
+      }).pipe(Effect.provide(layerAuthManager2604({ document: broken, settings: trusted })))
       expect(result.error._tag).toBe("InvalidKeyError")
       expect(Option.map(result.fallback, (h) => h.scheme)).toEqual(Option.some("Bearer"))
       expect(result.state.identity._tag).toBe("Record")
@@ -152,7 +152,7 @@ describe("ensure flows through mocked layers (seed tests 6-10, 13-15, 18)", () =
       expect((yield* Effect.flip(auth.ensureTask))._tag).toBe("AgentIdentityDisabledError")
       expect(yield* auth.taskMatchesCurrentIdentity({ agentRuntimeId: "agent_123" as never })).toBe(false)
       expect(yield* (yield* FakeBackend).calls).toEqual({ biscuits: [], registrations: [], tasks: [] })
-    }).pipe(Effect.provide(layerAuthManager({ document, settings: { mode: "disabled" } }))))
+    }).pipe(Effect.provide(layerAuthManager2604({ document, settings: { mode: "disabled" } }))))
 
   it.effect("7, 14: an API-key login registers nothing", () =>
     Effect.gen(function*() {
@@ -161,14 +161,14 @@ describe("ensure flows through mocked layers (seed tests 6-10, 13-15, 18)", () =
       expect(error._tag === "LoginUnavailableError" && error.reason).toBe("ApiKey")
       expect((yield* Effect.flip(auth.ensureTask))._tag).toBe("LoginUnavailableError")
       expect(yield* (yield* FakeBackend).calls).toEqual({ biscuits: [], registrations: [], tasks: [] })
-    }).pipe(Effect.provide(layerAuthManager({ document: apiKeyAuthDocument() }))))
+    }).pipe(Effect.provide(layerAuthManager2604({ document: apiKeyAuthDocument() }))))
 
   it.effect("no login, a login without account: typed reasons", () =>
     Effect.gen(function*() {
       const reasons: Array<string> = []
       for (const doc of [undefined, chatgptAuthDocument({ accountId: null }), chatgptAuthDocument({ accountId: "a", accessToken: "" })]) {
         const error = yield* Effect.flip(Effect.flatMap(AuthManager, (a) => a.ensureIdentity)).pipe(
-          Effect.provide(layerAuthManager(doc === undefined ? {} : { document: doc }))
+          Effect.provide(layerAuthManager2604(doc === undefined ? {} : { document: doc }))
         )
         reasons.push(error._tag === "LoginUnavailableError" ? error.reason : error._tag)
       }
@@ -178,11 +178,11 @@ describe("ensure flows through mocked layers (seed tests 6-10, 13-15, 18)", () =
   it.effect("the forced workspace wins over tokens.account_id; an empty one is ignored", () =>
     Effect.gen(function*() {
       const forced = yield* Effect.flatMap(AuthManager, (a) => a.binding).pipe(
-        Effect.provide(layerAuthManager({ document, settings: { forcedWorkspaceId: "ws-forced" } }))
+        Effect.provide(layerAuthManager2604({ document, settings: { forcedWorkspaceId: "ws-forced" } }))
       )
-      expect(forced).toEqual({ bindingId: "chatgpt-account-ws-forced", accountId: "ws-forced", userId: Option.some("user-123") })
+      expect(forced).toMatchObject({ bindingId: "chatgpt-account-ws-forced", accountId: "ws-forced", userId: Option.some("user-123") })
       const empty = yield* Effect.flatMap(AuthManager, (a) => a.binding).pipe(
-        Effect.provide(layerAuthManager({ document, settings: { forcedWorkspaceId: "" } }))
+        Effect.provide(layerAuthManager2604({ document, settings: { forcedWorkspaceId: "" } }))
       )
       expect(empty.bindingId).toBe("chatgpt-account-account-123")
     }))
@@ -198,7 +198,7 @@ describe("ensure flows through mocked layers (seed tests 6-10, 13-15, 18)", () =
       const calls = yield* (yield* FakeBackend).calls
       expect([calls.biscuits.length, calls.registrations.length, calls.tasks.length]).toEqual([2, 1, 1])
       expect(calls.biscuits.every((b) => Redacted.value(b.accessToken) === "access-token-account-123")).toBe(true)
-    }).pipe(Effect.provide(layerAuthManager({ document, script: { task: () => Effect.succeed("task_123") } }))))
+    }).pipe(Effect.provide(layerAuthManager2604({ document, script: { task: () => Effect.succeed("task_123") } }))))
 
   it.effect("9, 10: an undecodable key or another user's identity is replaced", () =>
     Effect.gen(function*() {
@@ -213,7 +213,7 @@ describe("ensure flows through mocked layers (seed tests 6-10, 13-15, 18)", () =
           agent_identity: { workspace_id: "account-123", agent_runtime_id: "agent_old", registered_at: "2026-04-13T12:00:00Z", ...fields }
         }
         const identity = yield* Effect.flatMap(AuthManager, (a) => a.ensureIdentity).pipe(
-          Effect.provide(layerAuthManager({ document: doc, script: { register: () => Effect.succeed("agent_new") } }))
+          Effect.provide(layerAuthManager2604({ document: doc, script: { register: () => Effect.succeed("agent_new") } }))
         )
         expect([identity.agentRuntimeId, identity.reused, Option.getOrNull(identity.userId)]).toEqual(["agent_new", false, "user-123"])
       }
@@ -226,7 +226,7 @@ describe("ensure flows through mocked layers (seed tests 6-10, 13-15, 18)", () =
       expect(error._tag).toBe("HttpStatusError")
       const identity = yield* auth.ensureIdentity
       expect(identity.agentRuntimeId).toBe("agent-1")
-    }).pipe(Effect.provide(layerAuthManager({
+    }).pipe(Effect.provide(layerAuthManager2604({
       document,
       script: {
         register: (n) =>
@@ -245,5 +245,5 @@ describe("ensure flows through mocked layers (seed tests 6-10, 13-15, 18)", () =
       expect((yield* store.read).identity._tag).toBe("Jwt")
       expect(yield* auth.forget).toBe(true)
       expect((yield* auth.ensureIdentity).reused).toBe(false)
-    }).pipe(Effect.provide(layerAuthManager({ document: { ...document, agent_identity: "eyJ.a.b" } }))))
+    }).pipe(Effect.provide(layerAuthManager2604({ document: { ...document, agent_identity: "eyJ.a.b" } }))))
 })

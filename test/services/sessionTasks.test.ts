@@ -13,7 +13,8 @@ import { AuthManager } from "../../src/manager/AuthManager.js"
 import * as C from "../../src/crypto/index.js"
 import { HttpStatusError } from "../../src/Domain/Errors.js"
 import * as SessionTasks from "../../src/manager/SessionTasks.js"
-import { chatgptAuthDocument, FakeBackend, type FakeScript, layerAuthManager } from "../../src/testing/index.js"
+import { chatgptAuthDocument, FakeBackend, type FakeScript } from "../../src/testing/index.js"
+import { layerAuthManager2604 } from "../utils/protocol.js"
 import { cleanTemps, tempDir } from "../cli/helpers.js"
 import { liveAuthLayer, startBackend } from "../utils/backend.js"
 
@@ -39,7 +40,7 @@ const rollout = (lines: ReadonlyArray<string>) => {
 }
 const withSession = <A, E>(file: string, body: (s: SessionTasks.Session) => Effect.Effect<A, E, FakeBackend>, script?: FakeScript) =>
   Effect.flatMap(SessionTasks.make(file), body).pipe(
-    Effect.provide(Layer.merge(layerAuthManager({ document, ...(script ? { script } : {}) }), NodeFileSystem.layer))
+    Effect.provide(Layer.merge(layerAuthManager2604({ document, ...(script ? { script } : {}) }), NodeFileSystem.layer))
   )
 const lastItem = (file: string) => JSON.parse(fs.readFileSync(file, "utf8").trim().split("\n").pop()!).payload.agent_task
 

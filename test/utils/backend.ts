@@ -16,7 +16,7 @@ export const startBackend = (options: StartOptions & { readonly accountId?: stri
     return { baseUrl, backend, document }
   })
 
-/** An AuthManager over real HTTP to `baseUrl`, with a memory KeyStore holding `document` (or a given KeyStore layer). */
+/** An AuthManager over real HTTP to `baseUrl`, with a memory KeyStore holding `document` (or a given KeyStore layer); protocol 2026-04 unless given. */
 export const liveAuthLayer = (options: {
   readonly baseUrl: string
   readonly document?: AuthDocument
@@ -27,7 +27,7 @@ export const liveAuthLayer = (options: {
     Layer.provideMerge(
       Layer.mergeAll(
         options.keyStore ?? KeyStore.layerMemory(options.document),
-        Config.layer({ baseUrl: options.baseUrl, trustedHosts: ["127.0.0.1"], ...options.settings }),
+        Config.layer({ baseUrl: options.baseUrl, trustedHosts: ["127.0.0.1"], protocol: "2026-04", ...options.settings }),
         NodeHttpClient.layer
       )
     )

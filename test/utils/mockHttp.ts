@@ -52,12 +52,12 @@ export const mockClient = (
   return { client, seen, counts }
 }
 
-/** The AuthManager over a mocked HttpClient and a memory KeyStore holding `document`. */
+/** The AuthManager over a mocked HttpClient and a memory KeyStore holding `document` (protocol 2026-04 unless given). */
 export const mockedAuthLayer = (client: HttpClient.HttpClient, document: AuthDocument, settings: Config.Options = {}) =>
   Layers.authManager.pipe(
     Layer.provideMerge(Layer.mergeAll(
       KeyStore.layerMemory(document),
-      Config.layer({ baseUrl: BASE, ...settings }),
+      Config.layer({ baseUrl: BASE, protocol: "2026-04", ...settings }),
       Layer.succeed(HttpClient.HttpClient, client)
     ))
   )
