@@ -27,11 +27,32 @@ export const normalizeBaseUrl = (input: string): string => {
   return base
 }
 
+/**
+ * Every path of the protocol, once: the URL builders below and the reference backend's routes use these.
+ * `{base}` paths are the ChatGPT backend's, `{authapi}` paths the AuthAPI's; `:id` is the runtime id.
+ */
+export const PATHS = {
+  /** `GET {base}`: the human-biscuit mint (2026-04). */
+  biscuit: "/authenticate_app_v2",
+  /** `POST {base}` (2026-04) or `{authapi}` (2026-06). */
+  register: "/v1/agent/register",
+  /** `POST {base}` (2026-04) or `{authapi}` (2026-06). */
+  task: "/v1/agent/:id/task/register",
+  /** `GET {base}`: the reference backend's protected route. */
+  whoami: "/v1/whoami",
+  /** `GET {authapi}`: a personal access token's account. */
+  credentialWhoami: "/v1/user-auth-credential/whoami",
+  /** `GET {jwks base}` for `/backend-api` bases. */
+  jwksBackendApi: "/wham/agent-identities/jwks",
+  /** `GET {jwks base}` otherwise. */
+  jwks: "/agent-identities/jwks"
+} as const
+
 /** `GET {base}/authenticate_app_v2`: the human-biscuit mint. */
-export const biscuitUrl = (base: string): string => `${trimTrailingSlashes(base)}/authenticate_app_v2`
+export const biscuitUrl = (base: string): string => `${trimTrailingSlashes(base)}${PATHS.biscuit}`
 
 /** `POST {base}/v1/agent/register`. */
-export const registerUrl = (base: string): string => `${trimTrailingSlashes(base)}/v1/agent/register`
+export const registerUrl = (base: string): string => `${trimTrailingSlashes(base)}${PATHS.register}`
 
 const MAX_RUNTIME_ID_LENGTH = 256
 // Path separators, query and fragment starters, whitespace and control characters.
@@ -58,7 +79,7 @@ export const validateRuntimeId = (id: string, kind: "runtime" | "task" = "runtim
 export const validateTaskId = (id: string): Either.Either<string, RuntimeIdError> => validateRuntimeId(id, "task")
 
 /** `POST {authapi}/v1/agent/register` (2026-06). */
-export const authApiRegisterUrl = (authApi: string): string => `${trimTrailingSlashes(authApi)}/v1/agent/register`
+export const authApiRegisterUrl = (authApi: string): string => registerUrl(authApi)
 
 /** `POST {authapi}/v1/agent/{id}/task/register` (2026-06), the id validated and percent-encoded. */
 export const authApiTaskRegisterUrl = (authApi: string, agentRuntimeId: string): Either.Either<string, RuntimeIdError> =>
@@ -68,7 +89,7 @@ export const authApiTaskRegisterUrl = (authApi: string, agentRuntimeId: string):
 export const taskRegisterUrl = (base: string, agentRuntimeId: string): Either.Either<string, RuntimeIdError> =>
   Either.map(
     validateRuntimeId(agentRuntimeId),
-    (id) => `${trimTrailingSlashes(base)}/v1/agent/${encodeURIComponent(id)}/task/register`
+    (id) => `${trimTrailingSlashes(base)}${PATHS.task.replace(":id", encodeURIComponent(id))}`
   )
 
 /** Fails, before any network I/O, when 2026-06 has no AuthAPI base for the base URL. */
@@ -90,7 +111,7 @@ export const requireAuthApi = (settings: {
   })
 
 /** `GET {base}/v1/whoami` on the reference backend: which credential it accepted. */
-export const whoamiUrl = (base: string): string => `${trimTrailingSlashes(base)}/v1/whoami`
+export const whoamiUrl = (base: string): string => `${trimTrailingSlashes(base)}${PATHS.whoami}`
 
 /** Whether a text is an absolute http or https URL without userinfo. */
 export const isHttpUrl = (text: string): boolean => {
@@ -129,7 +150,7 @@ export const authApiBaseFor = (base: string): Option.Option<string> => {
 
 /** `GET {authapi}/v1/user-auth-credential/whoami`: the account of a personal access token. */
 export const credentialWhoamiUrl = (authApi: string): string =>
-  `${trimTrailingSlashes(authApi)}/v1/user-auth-credential/whoami`
+  `${trimTrailingSlashes(authApi)}${PATHS.credentialWhoami}`
 
 /**
  * Where the Agent Identity JWKS is served. 2026-06: `{base}/wham/agent-identities/jwks` when the base
@@ -138,9 +159,9 @@ export const credentialWhoamiUrl = (authApi: string): string =>
  */
 export const jwksUrl = (base: string, protocol: "2026-04" | "2026-06" = "2026-06"): string => {
   const trimmed = trimTrailingSlashes(base)
-  if (trimmed.includes("/backend-api")) return `${trimmed}/wham/agent-identities/jwks`
-  if (protocol === "2026-06" || trimmed.includes("/api/codex")) return `${trimmed}/agent-identities/jwks`
-  return `${trimmed}/api/codex/agent-identities/jwks`
+  if (trimmed.includes("/backend-api")) return `${trimmed}${PATHS.jwksBackendApi}`
+  if (protocol === "2026-06" || trimmed.includes("/api/codex")) return `${trimmed}${PATHS.jwks}`
+  return `${trimmed}/api/codex${PATHS.jwks}`
 }
 
 const CODEX_HOSTS = ["chatgpt.com", "chat.openai.com", "chatgpt-staging.com"]

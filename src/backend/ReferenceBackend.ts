@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { exportJWK, generateKeyPair, SignJWT } from "jose"
+import { PATHS } from "../Domain/Endpoints.js"
 import { AUDIENCE, ISSUER } from "../Domain/IdentityJwt.js"
 import { verifyTaskRegistration } from "../crypto/assertion.js"
 import { encodeBase64Url } from "../crypto/base64.js"
@@ -451,14 +452,14 @@ export const make = (options: Options = {}) =>
     })
 
     const router = HttpRouter.empty.pipe(
-      HttpRouter.get(`${prefix}/authenticate_app_v2`, mint),
-      HttpRouter.post(`${prefix}/v1/agent/register`, register),
-      HttpRouter.post(`${prefix}/v1/agent/:id/task/register`, registerTask),
-      HttpRouter.get(`${prefix}/v1/whoami`, whoami),
-      HttpRouter.get(`${prefix}/wham/agent-identities/jwks`, jwks),
-      HttpRouter.post(`${authApi}/v1/agent/register`, registerAtAuthApi),
-      HttpRouter.post(`${authApi}/v1/agent/:id/task/register`, registerTaskAtAuthApi),
-      HttpRouter.get(`${authApi}/v1/user-auth-credential/whoami`, credentialWhoami),
+      HttpRouter.get(`${prefix}${PATHS.biscuit}`, mint),
+      HttpRouter.post(`${prefix}${PATHS.register}`, register),
+      HttpRouter.post(`${prefix}${PATHS.task}`, registerTask),
+      HttpRouter.get(`${prefix}${PATHS.whoami}`, whoami),
+      HttpRouter.get(`${prefix}${PATHS.jwksBackendApi}`, jwks),
+      HttpRouter.post(`${authApi}${PATHS.register}`, registerAtAuthApi),
+      HttpRouter.post(`${authApi}${PATHS.task}`, registerTaskAtAuthApi),
+      HttpRouter.get(`${authApi}${PATHS.credentialWhoami}`, credentialWhoami),
       HttpRouter.post(`${prefix}/test/login`, issueLoginRoute),
       HttpRouter.post(`${prefix}/test/personal-access-token`, issuePatRoute),
       HttpRouter.post(`${prefix}/test/agent-identity`, issueIdentityRoute)

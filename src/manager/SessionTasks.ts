@@ -1,5 +1,5 @@
 /**
- * Per-conversation agent tasks (protocol D.6, pre-seed Codex): a session keeps one task, persisted as
+ * Per-conversation agent tasks (as the Codex before the seed kept them): a session keeps one task, persisted as
  * JSONL `session_state` items in its rollout file, and restores it on resume — the latest item wins,
  * `null` clears, and a task whose runtime id no longer matches the current identity is discarded.
  * The start-up prewarm is best-effort and never fails its caller.
@@ -10,7 +10,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
-import { AuthManager } from "./AuthManager.js"
+import { AuthManager, registerWhileIdentityHolds } from "./AuthManager.js"
 import { formatTimestamp } from "../crypto/time.js"
 import { type AuthError, KeyStoreError } from "../Domain/Errors.js"
 
@@ -118,21 +118,22 @@ export const make = (rolloutPath: string): Effect.Effect<Session, KeyStoreError,
       return yield* lock.withPermits(1)(Effect.gen(function*() {
         const again = yield* current
         if (Option.isSome(again)) return again
-        for (let attempt = 0; attempt < 2; attempt++) {
-          const task = yield* auth.registerTask
-          const registered: SessionAgentTask = {
-            agent_runtime_id: task.agentRuntimeId,
-            task_id: task.taskId,
-            registered_at: formatTimestamp(yield* Effect.clockWith((c) => c.currentTimeMillis))
-          }
-          if (yield* matches(registered)) {
-            yield* set(registered)
-            yield* Effect.logInfo("registered agent task for thread")
-            return Option.some(registered)
-          }
-          yield* Effect.logDebug("agent identity changed during session task registration; retrying")
+        const registered = yield* registerWhileIdentityHolds(
+          Effect.gen(function*() {
+            const task = yield* auth.registerTask
+            return {
+              agent_runtime_id: task.agentRuntimeId,
+              task_id: task.taskId,
+              registered_at: formatTimestamp(yield* Effect.clockWith((c) => c.currentTimeMillis))
+            } satisfies SessionAgentTask
+          }),
+          matches
+        )
+        if (Option.isSome(registered)) {
+          yield* set(registered.value)
+          yield* Effect.logInfo("registered agent task for thread")
         }
-        return Option.none()
+        return registered
       }))
     })
 

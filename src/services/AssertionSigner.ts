@@ -74,7 +74,7 @@ const nodeCryptoSigner = (): ((key: AgentKey, message: Uint8Array) => Uint8Array
     let keyObject = keyObjects.get(key)
     if (keyObject === undefined) {
       const { publicKey, seed } = keyMaterial(key)
-      // JWK, not DER: OpenSSL before 3.5 cannot read the v2 PKCS#8 that Codex writes (spec B.2).
+      // JWK, not DER: OpenSSL before 3.5 cannot read the v2 PKCS#8 that Codex writes (docs/PROTOCOL.md).
       keyObject = createPrivateKey({
         key: { kty: "OKP", crv: "Ed25519", d: encodeBase64Url(seed), x: encodeBase64Url(publicKey) },
         format: "jwk"
