@@ -161,6 +161,15 @@ describe("agent-identity, protocol 2026-06", () => {
     expect(bad.code).toBe(1)
   })
 
+  it("demo (npm start) shows the 2026-06 flow: a ChatGPT login and an access-token login, each step saying what it is for", async () => {
+    const result = await run(["demo"])
+    expect(result.code).toBe(0)
+    const lines = result.stdout.trim().split("\n")
+    expect(lines.map((l) => l.split(" ")[0])).toEqual(["1.", "2.", "3.", "4.", "5.", "6.", "7.", "8.", "9.", "done."])
+    expect(lines[0]).toContain("protocol 2026-06")
+    expect(lines[8]).toMatch(/With no ChatGPT login at all, it registered task task_\S+ and its request was accepted/)
+  })
+
   it("--protocol 2026-04 keeps the seed's flow (biscuits at the backend, background_task_id) and both Codexes read the record", async () => {
     const home = codexHomeWith(await Effect.runPromise(backend.issueLogin({ accountId: "acct-seed", userId: "u" })))
     const before = await Effect.runPromise(backend.calls)
