@@ -18,7 +18,7 @@ import { jwksUrl } from "../Domain/Endpoints.js"
 import { AgentIdentityJwtError } from "../Domain/Errors.js"
 import { AUDIENCE, type Claims, decodeUnverified, ISSUER, LEEWAY_SECONDS } from "../Domain/IdentityJwt.js"
 import { type Protocol, Settings } from "../Domain/Settings.js"
-import { type CallError, decodeJsonBody, type Reply, retrying, send } from "../internal/transport.js"
+import { type CallError, decodeJsonBody, retrying, send } from "../internal/transport.js"
 
 export { jwksUrl } from "../Domain/Endpoints.js"
 
@@ -70,7 +70,7 @@ const JwkSet = Schema.Struct({
 })
 
 /** How long a JWKS answer may be kept: its `Cache-Control: max-age` (none with `no-store`/`no-cache`), in ms. */
-export const jwksLifetimeMillis = (reply: Pick<Reply, "headers">): number => {
+export const jwksLifetimeMillis = (reply: { readonly headers: Readonly<Record<string, string | undefined>> }): number => {
   const control = (reply.headers["cache-control"] ?? "").toLowerCase()
   if (/\b(no-store|no-cache)\b/.test(control)) return 0
   const maxAge = /\bmax-age=(\d+)\b/.exec(control)

@@ -3,10 +3,12 @@
  * agent_identity.rs`, `storage_tests.rs`, `access_token_tests.rs`, `auth_tests.rs`), ported to this
  * library's pieces. Each title names the Codex test it follows.
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -35,7 +37,9 @@ import { AgentRuntimeId } from "../../src/Domain/Ids.js"
 import * as Settings from "../../src/Domain/Settings.js"
 import { RegisterTaskRequestV2 } from "../../src/Domain/Wire.js"
 import { isBootstrapRetryable } from "../../src/internal/transport.js"
+import { start } from "../../src/backend/server.js"
 import { AuthManager } from "../../src/manager/AuthManager.js"
+import * as AgentIdentityJwt from "../../src/services/AgentIdentityJwt.js"
 import { KeyStore } from "../../src/services/KeyStore.js"
 import { chatgptAuthDocument, layerAuthManager } from "../../src/testing/index.js"
 import { codexReaders } from "../utils/codexReaders.js"
@@ -260,4 +264,31 @@ describe("auth_tests.rs and agent_identity.rs: registration, retries and the boo
       )
       expect(error._tag).toBe("HttpStatusError")
     }))
+})
+
+describe("the JWKS is kept as Cache-Control allows and fetched again for an unknown kid (our decision; Codex fetches it every time)", () => {
+  it.live("two verifications within max-age: one fetch; a JWT with a kid the kept set lacks: one more fetch, then refused", () =>
+    Effect.gen(function*() {
+      const { backend, baseUrl } = yield* start()
+      const jwt = Redacted.make(yield* backend.issueIdentityJwt({ accountId: "a", userId: "u" }))
+      const unknownKid = Redacted.make(yield* backend.issueIdentityJwt({ accountId: "a", userId: "u", kid: "kid_rotated" }))
+      const layer = AgentIdentityJwt.layer.pipe(
+        Layer.provide(Layer.mergeAll(Settings.layer({ baseUrl, authApiBaseUrl: baseUrl }), NodeHttpClient.layer)),
+        Layer.orDie
+      )
+      const outcome = yield* Effect.gen(function*() {
+        const jwts = yield* AgentIdentityJwt.AgentIdentityJwt
+        yield* jwts.verify(jwt)
+        yield* jwts.verify(jwt)
+        const afterTwo = (yield* backend.calls).jwks
+        const refused = yield* Effect.flip(jwts.verify(unknownKid))
+        return { afterTwo, refused, afterUnknown: (yield* backend.calls).jwks }
+      }).pipe(Effect.provide(layer))
+      expect(outcome.afterTwo).toBe(1)
+      expect(outcome.afterUnknown).toBe(2)
+      expect(outcome.refused._tag === "AgentIdentityJwtError" && outcome.refused.reason).toMatch(/kid "kid_rotated" is not trusted/)
+      expect(AgentIdentityJwt.jwksLifetimeMillis({ headers: { "cache-control": "public, max-age=300" } })).toBe(300_000)
+      expect(AgentIdentityJwt.jwksLifetimeMillis({ headers: { "cache-control": "no-store, max-age=300" } })).toBe(0)
+      expect(AgentIdentityJwt.jwksLifetimeMillis({ headers: {} })).toBe(0)
+    }).pipe(Effect.scoped))
 })
