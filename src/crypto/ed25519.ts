@@ -49,8 +49,13 @@ const concat = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
   return out
 }
 
-/** A fresh 32-byte Ed25519 seed from the platform CSPRNG. */
-export const generateSeed = (): Uint8Array => randomBytes(SEED_LENGTH)
+const SEED_DOMAIN = new TextEncoder().encode("codex-agent-identity-ed25519-v1")
+
+/** Codex's key derivation: SHA-512("codex-agent-identity-ed25519-v1" ‖ 64 bytes of entropy), its first 32 bytes. */
+export const seedFromEntropy = (entropy: Uint8Array): Uint8Array => sha512(concat(SEED_DOMAIN, entropy)).slice(0, SEED_LENGTH)
+
+/** A fresh 32-byte Ed25519 seed, derived as Codex derives it from 64 bytes of the platform CSPRNG. */
+export const generateSeed = (): Uint8Array => seedFromEntropy(randomBytes(64))
 
 /**
  * The Ed25519 public key of a 32-byte seed, derived by OpenSSL from the v1 DER it reads (the same RFC

@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import { createHash } from "node:crypto"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -291,4 +292,14 @@ describe("the JWKS is kept as Cache-Control allows and fetched again for an unkn
       expect(AgentIdentityJwt.jwksLifetimeMillis({ headers: { "cache-control": "no-store, max-age=300" } })).toBe(0)
       expect(AgentIdentityJwt.jwksLifetimeMillis({ headers: {} })).toBe(0)
     }).pipe(Effect.scoped))
+})
+
+describe("agent-identity/src/lib.rs: key generation", () => {
+  it("a new key's seed is SHA-512(\"codex-agent-identity-ed25519-v1\" ‖ 64 random bytes)[0..32], computed here by node:crypto", () => {
+    const entropy = Uint8Array.from({ length: 64 }, (_, i) => i)
+    const expected = createHash("sha512").update("codex-agent-identity-ed25519-v1").update(entropy).digest().subarray(0, 32)
+    expect(Buffer.from(C.seedFromEntropy(entropy)).equals(expected)).toBe(true)
+    expect(C.generateSeed().length).toBe(32)
+    expect(Buffer.from(C.generateSeed()).equals(Buffer.from(C.generateSeed()))).toBe(false)
+  })
 })
