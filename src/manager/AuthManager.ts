@@ -9,7 +9,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import { formatTimestamp } from "../crypto/time.js"
 import type { AuthState } from "../Domain/AuthDocument.js"
 import {
@@ -152,14 +152,14 @@ export const make = Effect.gen(function*() {
 
   /** A JWT login's identity is verified against the JWKS once per process before it is used on the network. */
   const verifiedJwts = new Set<string>()
-  const verifyJwtLogin = (state: StoreState) =>
-    state.login._tag === "AgentIdentityJwt" && protocol === "2026-06"
-      ? Effect.suspend(() => {
-        const jwt = (state.login as { readonly jwt: Redacted.Redacted<string> }).jwt
-        const key = String(jwt)
-        return verifiedJwts.has(key) ? Effect.void : jwts.verify(jwt).pipe(Effect.tap(() => Effect.sync(() => verifiedJwts.add(key))))
-      })
-      : Effect.void
+  const verifyJwtLogin = (state: StoreState): Effect.Effect<void, AuthError> => {
+    const login = state.login
+    if (login._tag !== "AgentIdentityJwt" || protocol !== "2026-06") return Effect.void
+    return Effect.suspend(() => {
+      const text = Redacted.value(login.jwt)
+      return verifiedJwts.has(text) ? Effect.void : Effect.asVoid(jwts.verify(login.jwt).pipe(Effect.tap(() => verifiedJwts.add(text))))
+    })
+  }
 
   /**
    * Register (or reuse) the identity; the caller holds `store.exclusive`. Returns the reading it used, so a

@@ -23,7 +23,7 @@ import { type AuthState, presentString } from "../Domain/AuthDocument.js"
 import { isTrustedBaseUrl } from "../Domain/Endpoints.js"
 import type { AgentIdentityJwtError, AuthError, KeyStoreError, LoginUnavailableError } from "../Domain/Errors.js"
 import { decodeUnverified, issuedAt } from "../Domain/IdentityJwt.js"
-import { Settings } from "../Domain/Settings.js"
+import { PROTOCOLS, Settings } from "../Domain/Settings.js"
 import { AssertionSigner } from "../services/AssertionSigner.js"
 import { jwtTaskKey, KeyStore, type StoreState } from "../services/KeyStore.js"
 
@@ -205,8 +205,8 @@ export const make = Effect.gen(function*() {
       const claims = decodeUnverified(Redacted.value(jwt.value))
       if (Either.isLeft(claims)) return false
       const id = claims.right.agent_runtime_id
-      const kept = ["2026-04", "2026-06"].filter((p) => state.jwtTasks.has(jwtTaskKey(p as "2026-04", id)))
-      for (const p of kept) yield* store.saveJwtTask(p as "2026-04", id, Option.none())
+      const kept = PROTOCOLS.filter((p) => state.jwtTasks.has(jwtTaskKey(p, id)))
+      for (const p of kept) yield* store.saveJwtTask(p, id, Option.none())
       return kept.length > 0
     }
     return yield* store.removeIdentity

@@ -188,6 +188,37 @@ describe("protocol 2026-06 against the reference backend", () => {
     }).pipe(Effect.scoped))
 })
 
+describe("a stored access token that does not verify", () => {
+  it.live("forged, expired, wrong audience or issuer, kid-less: ensureTask refuses before any registration, and nothing is written", () =>
+    Effect.gen(function*() {
+      const { authApiBaseUrl, backend, baseUrl } = yield* start()
+      const good = yield* backend.issueIdentityJwt({ accountId: "a", userId: "u" })
+      const [head, body] = good.split(".")
+      const bad = {
+        forged: `${head}.${body}.${"A".repeat(342)}`,
+        expired: yield* backend.issueIdentityJwt({ accountId: "a", userId: "u", ttlSeconds: -3600 }),
+        audience: yield* backend.issueIdentityJwt({ accountId: "a", userId: "u", audience: "other" }),
+        issuer: yield* backend.issueIdentityJwt({ accountId: "a", userId: "u", issuer: "https://evil.example/" }),
+        kidless: yield* backend.issueIdentityJwt({ accountId: "a", userId: "u", kid: null })
+      }
+      // One process (one AuthManager) that verified a good token must still refuse each bad one put in its place.
+      const store = yield* KeyStore.makeMemory(agentIdentityLoginDocument(Redacted.make(good)), {})
+      const tasksBefore = yield* Effect.gen(function*() {
+        const auth = yield* AuthManager
+        yield* auth.ensureTask
+        const before = (yield* backend.calls).task
+        for (const [why, jwt] of Object.entries(bad)) {
+          yield* store.saveLogin(agentIdentityLoginDocument(Redacted.make(jwt)))
+          const error = yield* Effect.flip(auth.ensureTask)
+          expect([why, error._tag]).toEqual([why, "AgentIdentityJwtError"])
+          expect((yield* store.read).jwtTasks.size).toBe(1) // the good identity's task only
+        }
+        return before
+      }).pipe(Effect.provide(setup(Layer.succeed(KeyStore.KeyStore, store), baseUrl, authApiBaseUrl)))
+      expect((yield* backend.calls).task).toBe(tasksBefore)
+    }).pipe(Effect.scoped))
+})
+
 describe("what 2026-06 writes, read by both Codex readers", () => {
   it.effect("a new record, a record with a task, and a Codex record with its task are read by the seed's and today's Codex", () =>
     Effect.gen(function*() {
