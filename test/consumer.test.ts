@@ -1,0 +1,260 @@
+/**
+ * The package as an application installs it: `npm pack`, then a fresh project in the OS temp directory installs the
+ * tarball beside the lowest Effect versions package.json's peerDependencies admit (another Effect 3 patch than the
+ * one pinned in devDependencies), type-checks the README's example there (strict, NodeNext) and runs it, and runs
+ * the installed package against the reference backend on 127.0.0.1.
+ *
+ * It needs the npm registry (or npm's cache): when npm cannot install, the test fails. Every child process that
+ * runs the package gets the loopback-only DNS guard of test/setup.ts, so nothing it runs can reach a network.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { execFile, type ExecFileOptions } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { promisify } from "node:util"
+import { projectRoot } from "./utils/vectors.js"
+
+const manifest = JSON.parse(fs.readFileSync(path.join(projectRoot, "package.json"), "utf8"))
+const readme = fs.readFileSync(path.join(projectRoot, "README.md"), "utf8")
+
+/** The README's library example: the first ```ts block after the `<!-- consumer-example` marker. */
+const readmeExample = (): string => {
+  const marker = readme.indexOf("<!-- consumer-example")
+  if (marker < 0 || readme.indexOf("<!-- consumer-example", marker + 1) >= 0) {
+    throw new Error("README.md must hold exactly one <!-- consumer-example --> marker")
+  }
+  const block = /```ts\n([\s\S]*?)\n```/.exec(readme.slice(marker))
+  if (block === null) throw new Error("no ```ts block after the consumer-example marker in README.md")
+  return block[1]!
+}
+
+/** The lowest version a caret range admits (`^3.22.2` → `3.22.2`). */
+const floor = (range: string): string => {
+  const match = /^\^(\d+\.\d+\.\d+)$/.exec(range)
+  if (match === null) throw new Error(`peer range ${range} is not a caret range`)
+  return match[1]!
+}
+
+const peers: Record<string, string> = manifest.peerDependencies
+const installed = {
+  effect: floor(peers["effect"]!),
+  "@effect/platform": floor(peers["@effect/platform"]!),
+  "@effect/platform-node": floor(peers["@effect/platform-node"]!)
+}
+
+/** The loopback-only DNS guard of test/setup.ts, as a module the consumer's processes preload. */
+const dnsGuard = `
+import dns from "node:dns"
+const LOOPBACK = new Set(["localhost", "127.0.0.1", "::1"])
+const original = dns.lookup
+dns.lookup = (hostname, ...rest) => {
+  if (LOOPBACK.has(hostname)) return original(hostname, ...rest)
+  const callback = rest[rest.length - 1]
+  process.nextTick(() => callback(Object.assign(new Error("consumer test guard: no lookup of " + hostname), { code: "ENOTFOUND" })))
+}
+dns.promises.lookup = async (hostname, ...rest) => {
+  if (LOOPBACK.has(hostname)) return original.__promisify__(hostname, ...rest)
+  throw Object.assign(new Error("consumer test guard: no lookup of " + hostname), { code: "ENOTFOUND" })
+}
+`
+
+/**
+ * Beside the README example: the installed package, imported by name, against the reference backend from
+ * `effect-agent-identity/backend` on 127.0.0.1 — a login in a fresh CODEX_HOME, `ensureTask` through the file
+ * KeyStore, and the AgentAssertion sent to `whoami`. It prints ids and booleans only, never a secret.
+ */
+const loopbackScript = `
+import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { Effect, Layer, Option, Redacted } from "effect"
+import { AuthManager, Layers } from "effect-agent-identity"
+import { Server } from "effect-agent-identity/backend"
+import { readFileSync, writeFileSync } from "node:fs"
+import * as path from "node:path"
+
+const codexHome = process.argv[2]!
+const authPath = path.join(codexHome, "auth.json")
+
+const main = Effect.gen(function*() {
+  const { baseUrl, backend } = yield* Server.start({ host: "127.0.0.1" })
+  const login = yield* backend.issueLogin({ accountId: "account-consumer", userId: "user-consumer" })
+  writeFileSync(authPath, JSON.stringify(login, null, 2), { mode: 0o600 })
+  const AgentIdentity = Layers.layerFile({ codexHome, baseUrl, trustedHosts: ["127.0.0.1"] }).pipe(
+    Layer.provide([NodeHttpClient.layer, NodeFileSystem.layer])
+  )
+  const { task, whoami } = yield* Effect.gen(function*() {
+    const auth = yield* AuthManager.AuthManager
+    const task = yield* auth.ensureTask
+    const header = yield* auth.authorizationHeader
+    if (Option.isNone(header)) return yield* Effect.dieMessage("no Authorization header")
+    const client = yield* HttpClient.HttpClient
+    const response = yield* client.execute(
+      HttpClientRequest.get(baseUrl + "/v1/whoami").pipe(
+        HttpClientRequest.setHeader("authorization", Redacted.value(header.value.value))
+      )
+    )
+    return { task, whoami: yield* response.json }
+  }).pipe(Effect.provide(Layer.merge(AgentIdentity, NodeHttpClient.layer)))
+  const stored = JSON.parse(readFileSync(authPath, "utf8"))
+  return {
+    taskId: task.taskId,
+    agentRuntimeId: task.agentRuntimeId,
+    whoami,
+    storedRuntimeId: stored.agent_identity?.agent_runtime_id,
+    storedTaskId: stored.agent_identity?.background_task_id,
+    loginKept: JSON.stringify(stored.tokens) === JSON.stringify((login as { tokens: unknown }).tokens),
+    backendTasks: yield* backend.taskCount
+  }
+})
+
+Effect.runPromise(Effect.scoped(main)).then(
+  (result) => console.log("RESULT " + JSON.stringify(result)),
+  (error) => {
+    console.error(String(error))
+    process.exitCode = 1
+  }
+)
+`
+
+const tsconfig = {
+  compilerOptions: {
+    target: "ES2022",
+    module: "NodeNext",
+    moduleResolution: "NodeNext",
+    lib: ["ES2022"],
+    types: ["node"],
+    strict: true,
+    exactOptionalPropertyTypes: true,
+    noUncheckedIndexedAccess: true,
+    noImplicitOverride: true,
+    // Effect's own declarations need DOM and ws types under a full lib check; ours are checked through their use.
+    skipLibCheck: true,
+    rootDir: "src",
+    outDir: "out"
+  },
+  include: ["src"]
+}
+
+/** The environment of a fresh shell: what `npm test` adds for its scripts (`npm_*`) would steer the child npm. */
+const cleanEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
+  ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("npm_"))),
+  ...extra
+})
+
+const newestMtime = (dir: string): number =>
+  Math.max(
+    ...fs.readdirSync(dir, { withFileTypes: true }).map((entry) =>
+      entry.isDirectory() ? newestMtime(path.join(dir, entry.name)) : fs.statSync(path.join(dir, entry.name)).mtimeMs
+    )
+  )
+
+let dir = ""
+let home = ""
+const timings: Record<string, number> = {}
+
+/**
+ * Runs a command in the consumer project; a non-zero exit rejects with its output, failing the test. Asynchronous,
+ * so that the test worker keeps answering vitest while npm and tsc run.
+ */
+const run = async (label: string, file: string, args: ReadonlyArray<string>, options: ExecFileOptions = {}): Promise<string> => {
+  const started = performance.now()
+  try {
+    const { stdout } = await promisify(execFile)(file, args, { cwd: dir, encoding: "utf8", env: cleanEnv(), maxBuffer: 64 * 1024 * 1024, ...options })
+    return String(stdout)
+  } catch (error) {
+    const failure = error as { stdout?: string; stderr?: string; message: string }
+    throw new Error(`${label} failed: ${failure.message}\n${failure.stdout ?? ""}\n${failure.stderr ?? ""}`)
+  } finally {
+    timings[label] = Math.round(performance.now() - started)
+  }
+}
+
+const node = (label: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  run(label, process.execPath, ["--import", "./dns-guard.mjs", ...args], { env: cleanEnv({ HOME: home, ...env }), timeout: 60_000 })
+
+beforeAll(async () => {
+  const built = path.join(projectRoot, "dist/index.js")
+  if (!fs.existsSync(built) || fs.statSync(built).mtimeMs < newestMtime(path.join(projectRoot, "src"))) {
+    throw new Error("dist/ is older than src/: run `npm run build` first (`npm test` does)")
+  }
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "eai-consumer-"))
+  home = path.join(dir, "home")
+  fs.mkdirSync(home)
+  const packed = JSON.parse(await run("npm pack", "npm", ["pack", "--json", "--pack-destination", dir], { cwd: projectRoot }))
+  const tarball = path.join(dir, packed[0].filename)
+  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }, null, 2))
+  await run("npm install", "npm", [
+    "install",
+    "--no-audit",
+    "--no-fund",
+    "--prefer-offline",
+    "--save-exact",
+    tarball,
+    ...Object.entries(installed).map(([name, version]) => `${name}@${version}`),
+    `typescript@${manifest.devDependencies.typescript}`,
+    `@types/node@${manifest.devDependencies["@types/node"]}`
+  ], { timeout: 8 * 60_000 })
+  fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify(tsconfig, null, 2))
+  fs.mkdirSync(path.join(dir, "src"))
+  fs.writeFileSync(path.join(dir, "src/example.ts"), readmeExample())
+  fs.writeFileSync(path.join(dir, "src/loopback.ts"), loopbackScript)
+  fs.writeFileSync(path.join(dir, "dns-guard.mjs"), dnsGuard)
+}, 10 * 60_000)
+
+afterAll(() => {
+  console.log(`consumer project timings (ms): ${JSON.stringify(timings)}`)
+  if (dir !== "") fs.rmSync(dir, { recursive: true, force: true })
+})
+
+describe("a consumer project on another Effect 3 patch", () => {
+  it("installs on the lowest peer versions, which differ from our pinned Effect", () => {
+    expect(installed.effect).not.toBe(manifest.devDependencies.effect)
+    for (const [name, version] of Object.entries(installed)) {
+      const found = JSON.parse(fs.readFileSync(path.join(dir, "node_modules", name, "package.json"), "utf8"))
+      expect(found.version, name).toBe(version)
+    }
+  })
+
+  it("holds one copy of effect, and npm ls finds no missing or invalid peer", async () => {
+    const copies = (await run("npm ls effect", "npm", ["ls", "effect", "--all", "--parseable"])).split("\n").filter((l) => l.length > 0)
+    expect(copies).toEqual([path.join(fs.realpathSync(dir), "node_modules/effect")])
+    await run("npm ls", "npm", ["ls", "--all"])
+  })
+
+  it("type-checks the README example and the loopback script (strict, NodeNext)", async () => {
+    await run("tsc", process.execPath, ["node_modules/typescript/bin/tsc", "-p", "."], { timeout: 3 * 60_000 })
+    expect(fs.existsSync(path.join(dir, "out/example.js"))).toBe(true)
+  }, 4 * 60_000)
+
+  it("runs the README example offline", async () => {
+    await node("README example", ["out/example.js"])
+  }, 2 * 60_000)
+
+  it("registers, gets a task and is accepted by the reference backend on loopback, through the installed package", async () => {
+    const codexHome = path.join(dir, "codex-home")
+    fs.mkdirSync(codexHome)
+    const out = await node("loopback run", ["out/loopback.js", codexHome])
+    const line = out.split("\n").find((l) => l.startsWith("RESULT "))
+    expect(line, out).toBeDefined()
+    const result = JSON.parse(line!.slice("RESULT ".length))
+    expect(result.whoami).toEqual({
+      scheme: "AgentAssertion",
+      agent_runtime_id: result.agentRuntimeId,
+      task_id: result.taskId,
+      account_id: "account-consumer"
+    })
+    expect(result).toMatchObject({
+      storedRuntimeId: result.agentRuntimeId,
+      storedTaskId: result.taskId,
+      loginKept: true,
+      backendTasks: 1
+    })
+  }, 2 * 60_000)
+
+  it("the agent-identity bin is self-contained: it runs with no @effect/cli installed", async () => {
+    expect(fs.existsSync(path.join(dir, "node_modules/@effect/cli"))).toBe(false)
+    const out = await node("bin --version", ["node_modules/.bin/agent-identity", "--version"])
+    expect(out.trim()).toBe(manifest.version)
+  }, 2 * 60_000)
+})
