@@ -170,8 +170,18 @@ const run = async (label: string, file: string, args: ReadonlyArray<string>, opt
   }
 }
 
-const node = (label: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  run(label, process.execPath, ["--import", "./dns-guard.mjs", ...args], { env: cleanEnv({ HOME: home, ...env }), timeout: 60_000 })
+/**
+ * Runs node in the consumer project behind the DNS guard, as a user on a fresh machine: HOME is an empty
+ * directory of the project, and none of the variables the library or the CLI read is inherited.
+ */
+const node = (label: string, args: ReadonlyArray<string>) => {
+  const env = Object.fromEntries(
+    Object.entries(cleanEnv({ HOME: home })).filter(([key]) =>
+      key !== "CODEX_HOME" && key !== "CHATGPT_BASE_URL" && !key.startsWith("AGENT_IDENTITY_")
+    )
+  )
+  return run(label, process.execPath, ["--import", "./dns-guard.mjs", ...args], { env, timeout: 60_000 })
+}
 
 beforeAll(async () => {
   const built = path.join(projectRoot, "dist/index.js")
