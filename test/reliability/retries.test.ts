@@ -5,11 +5,14 @@
  * its timeout and leaves the store unlocked.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Random from "effect/Random"
 import * as TestClock from "effect/TestClock"
 import { AuthManager } from "../../src/manager/AuthManager.js"
 import { KeyStore } from "../../src/services/KeyStore.js"
@@ -19,18 +22,21 @@ import { type Answer, biscuitOk, type Endpoint, mockClient, mockedAuthLayer } fr
 const document = chatgptAuthDocument({ accountId: "account-123", userId: "user-123" })
 const registered = () => new Response(JSON.stringify({ agent_runtime_id: "agent-1" }), { headers: { "content-type": "application/json" } })
 
-/** Forks ensureIdentity on the TestClock; returns the fiber, the mock and a way to move time. */
+/**
+ * Forks ensureIdentity on the TestClock; returns the fiber, the mock and the services the call runs
+ * with (built once in the test's scope, so a later look at the KeyStore sees the store the call used).
+ */
 const forked = (handler: (endpoint: Endpoint, n: number) => Answer) =>
   Effect.gen(function*() {
     const mock = mockClient((endpoint, _request, n) => handler(endpoint, n))
-    const layer = mockedAuthLayer(mock.client, document)
-    const fiber = yield* Effect.fork(Effect.flatMap(AuthManager, (a) => a.ensureIdentity).pipe(Effect.provide(layer)))
+    const services = yield* Layer.build(mockedAuthLayer(mock.client, document))
+    const fiber = yield* Effect.fork(Effect.flatMap(AuthManager, (a) => a.ensureIdentity).pipe(Effect.provide(services)))
     yield* TestClock.adjust(0)
-    return { fiber, mock, layer }
+    return { fiber, mock, services }
   })
 
 describe("retries (promise 12)", () => {
-  it.effect("429 with Retry-After: 5 waits 5 s before the second attempt; then succeeds", () =>
+  it.scoped("429 with Retry-After: 5 waits 5 s before the second attempt; then succeeds", () =>
     Effect.gen(function*() {
       const { fiber, mock } = yield* forked((e, n) =>
         e === "biscuit" ? biscuitOk() : n === 0 ? new Response("slow down", { status: 429, headers: { "retry-after": "5" } }) : registered())
@@ -42,7 +48,7 @@ describe("retries (promise 12)", () => {
       expect([mock.counts.biscuit, mock.counts.register]).toEqual([2, 2]) // one biscuit per POST
     }))
 
-  it.effect("Retry-After as an HTTP date is honoured; a huge one is capped at 10 s", () =>
+  it.scoped("Retry-After as an HTTP date is honoured; a huge one is capped at 10 s", () =>
     Effect.gen(function*() {
       const date = new Date(7000).toUTCString() // the TestClock starts at 0
       const dated = yield* forked((e, n) =>
@@ -55,12 +61,14 @@ describe("retries (promise 12)", () => {
 
       const capped = yield* forked((e, n) =>
         e === "biscuit" ? biscuitOk() : n === 0 ? new Response("", { status: 429, headers: { "retry-after": "3600" } }) : registered())
-      yield* TestClock.adjust(Duration.seconds(10))
+      yield* TestClock.adjust(Duration.millis(9999))
+      expect(capped.mock.counts.register).toBe(1)
+      yield* TestClock.adjust(Duration.millis(1))
       yield* Fiber.join(capped.fiber)
       expect(capped.mock.counts.register).toBe(2)
     }))
 
-  it.effect("at most 3 attempts for 503 and for refused connections; 400 and 401 are not retried", () =>
+  it.scoped("at most 3 attempts for 503 and for refused connections; 400, 401, 403, 404 and 409 are not retried", () =>
     Effect.gen(function*() {
       const always503 = yield* forked((e) => e === "biscuit" ? biscuitOk() : new Response("", { status: 503 }))
       yield* TestClock.adjust(Duration.minutes(1))
@@ -82,17 +90,29 @@ describe("retries (promise 12)", () => {
       }
     }))
 
-  it.effect("backoff is jittered and exponential: a 503 retry waits at most 250 ms, then at most 500 ms", () =>
+  it.scoped("backoff is jittered and exponential: the first 503 retry waits at most 250 ms, the second at most 500 ms", () =>
     Effect.gen(function*() {
-      const { fiber, mock } = yield* forked((e, n) => e === "biscuit" ? biscuitOk() : n < 2 ? new Response("", { status: 503 }) : registered())
-      yield* TestClock.adjust(Duration.millis(250))
-      expect(mock.counts.register).toBeGreaterThanOrEqual(2)
-      yield* TestClock.adjust(Duration.millis(500))
-      yield* Fiber.join(fiber)
-      expect(mock.counts.register).toBe(3)
+      // The mock notes the TestClock's time of each attempt; a wait is the time from one to the next.
+      const waits = (seed: number) =>
+        Effect.gen(function*() {
+          const { fiber, mock } = yield* forked((e, n) => e === "biscuit" ? biscuitOk() : n < 2 ? new Response("", { status: 503 }) : registered())
+          yield* TestClock.adjust(Duration.seconds(1))
+          yield* Fiber.join(fiber)
+          const at = mock.seen.filter((s) => s.endpoint === "register").map((s) => s.at)
+          expect(at.length).toBe(3)
+          return [at[1]! - at[0]!, at[2]! - at[1]!] as const
+        }).pipe(Effect.withRandom(Random.make(seed)))
+      const all: Array<readonly [number, number]> = []
+      for (let seed = 1; seed <= 8; seed++) all.push(yield* waits(seed))
+      const [first, second] = [all.map((w) => w[0]), all.map((w) => w[1])]
+      expect(Math.max(...first)).toBeLessThanOrEqual(250)
+      expect(Math.max(...second)).toBeLessThanOrEqual(500)
+      // Jittered: the waits differ from seed to seed. Exponential: a second wait can exceed the first cap.
+      expect(new Set(first).size).toBeGreaterThan(1)
+      expect(Math.max(...second)).toBeGreaterThan(250)
     }))
 
-  it.effect("a hung POST times out at 15 s, is not retried, and leaves the store unlocked; a hung GET is retried", () =>
+  it.scoped("a hung POST times out at 15 s, is not retried, and leaves the store unlocked; a hung GET is retried", () =>
     Effect.gen(function*() {
       const hung = yield* forked((e) => e === "biscuit" ? biscuitOk() : "hang")
       yield* TestClock.adjust(Duration.millis(14_999))
@@ -101,12 +121,12 @@ describe("retries (promise 12)", () => {
       const exit = yield* Fiber.await(hung.fiber)
       expect(Exit.match(exit, { onFailure: (c) => String(c), onSuccess: () => "" })).toContain("TimeoutError")
       expect(hung.mock.counts.register).toBe(1)
-      // The store's lock was released with the failure: another exclusive section runs at once.
-      const free = yield* Effect.flatMap(KeyStore, (store) => store.exclusive(Effect.succeed("free"))).pipe(
-        Effect.provide(hung.layer),
-        Effect.timeout(Duration.millis(1))
-      )
-      expect(free).toBe("free")
+      // The lock of the store the hung call used was released with the failure: another exclusive
+      // section on that same store runs without any time passing.
+      const store = Context.get(hung.services, KeyStore)
+      const probe = yield* Effect.fork(store.exclusive(Effect.succeed("free")))
+      yield* TestClock.adjust(0)
+      expect(yield* Fiber.poll(probe)).toEqual(Option.some(Exit.succeed("free")))
 
       const hungGet = yield* forked((e) => e === "biscuit" ? "hang" : registered())
       yield* TestClock.adjust(Duration.minutes(2))

@@ -3,6 +3,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Config from "../../src/Domain/Settings.js"
@@ -30,16 +31,16 @@ export const BASE = "https://chatgpt.com/backend-api"
 /** A biscuit answer that works. */
 export const biscuitOk = () => new Response(null, { status: 200, headers: { "x-openai-authorization": "hb_mock" } })
 
-/** An HttpClient whose answers come from `handler`; `seen` records every request. */
+/** An HttpClient whose answers come from `handler`; `seen` records every request and the clock's time at it. */
 export const mockClient = (
   handler: (endpoint: Endpoint, request: HttpClientRequest.HttpClientRequest, n: number) => Answer
 ) => {
-  const seen: Array<{ readonly endpoint: Endpoint; readonly request: HttpClientRequest.HttpClientRequest }> = []
+  const seen: Array<{ readonly endpoint: Endpoint; readonly request: HttpClientRequest.HttpClientRequest; readonly at: number }> = []
   const counts: Record<Endpoint, number> = { biscuit: 0, register: 0, task: 0, other: 0 }
   const client = HttpClient.make((request, url) =>
-    Effect.suspend(() => {
+    Effect.flatMap(Clock.currentTimeMillis, (at) => {
       const endpoint = endpointOf(url)
-      seen.push({ endpoint, request })
+      seen.push({ endpoint, request, at })
       const answer = handler(endpoint, request, counts[endpoint]++)
       if (answer === "hang") return Effect.never
       if (answer === "refused") {
