@@ -1,5 +1,5 @@
 /**
- * Promise 6: 1,000 broken auth.json files (truncated JSON, wrong types, huge strings, deep nesting, a
+ * Promise 6: broken auth.json files (1,000 in the full profile) (truncated JSON, wrong types, huge strings, deep nesting, a
  * BOM, duplicate keys): each gives a tagged error; no crash, no write, no temp file left.
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
@@ -19,8 +19,9 @@ import * as Identity from "../../src/manager/Identity.js"
 import * as Config from "../../src/Domain/Settings.js"
 import * as KeyStore from "../../src/services/KeyStore.js"
 import { chatgptAuthDocument, FakeBackend, layerFakeBackend } from "../../src/testing/index.js"
+import { counts, report } from "../utils/profile.js"
 
-const CASES = Number(process.env["RELIABILITY_FUZZ_CASES"] ?? 1000)
+const CASES = counts.authFuzzCases
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "agent-identity-fuzz-"))
 afterAll(() => fs.rmSync(home, { recursive: true, force: true }))
 const file = path.join(home, "auth.json")
@@ -105,10 +106,12 @@ describe("fuzzed auth.json (promise 6)", () => {
         if (!fs.readFileSync(file).equals(before) || fs.readdirSync(home).some((n) => n.endsWith(".tmp"))) writes++
       }
       const calls = yield* (yield* FakeBackend).calls
-      console.log(
+      report(
         `fuzzed auth.json: ${cases.length} cases (${Object.entries(kinds).map(([k, n]) => `${n} ${k}`).join(", ")}) -> ` +
           `${tagged} KeyStoreErrors, ${crashes} other outcomes, ${writes} writes, ${calls.registrations.length} registrations`
       )
+      // Every kind of damage was tried, whatever the count.
+      expect(Object.keys(kinds).sort()).toEqual(["BOM", "deep nesting", "duplicate key", "huge string", "not an object", "truncated", "wrong type"])
       expect(tagged).toBe(cases.length)
       expect(crashes).toBe(0)
       expect(writes).toBe(0)

@@ -4,7 +4,6 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { spawn } from "node:child_process"
@@ -15,9 +14,10 @@ import { AgentRuntimeId } from "../../src/Domain/Ids.js"
 import * as AuthFile from "../../src/internal/authFile.js"
 import * as KeyStore from "../../src/services/KeyStore.js"
 import { chatgptAuthDocument } from "../../src/testing/index.js"
+import { counts, report } from "../utils/profile.js"
 import { projectRoot } from "../utils/vectors.js"
 
-const WRITES = Number(process.env["RELIABILITY_FOREIGN_WRITES"] ?? 100)
+const WRITES = counts.foreignWrites
 const homes: Array<string> = []
 afterEach(() => {
   for (const dir of homes.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
@@ -49,21 +49,21 @@ describe("a foreign in-place writer", () => {
       let finished = false
       void done.then(() => (finished = true))
       let ours = 0
-      let failures = 0
+      const failures: Array<string> = []
       while (!finished) {
         const result = yield* Effect.either(store.saveIdentity(record(++ours)))
-        if (Either.isLeft(result)) failures++
+        if (Either.isLeft(result)) failures.push(result.left.message)
       }
       yield* Effect.promise(() => done)
-      const report = JSON.parse(out) as { writes: number; drops: number; transient: number; unreadable: number }
+      const writer = JSON.parse(out) as { writes: number; drops: number; transient: number; unreadable: number }
       const final = JSON.parse(fs.readFileSync(file, "utf8"))
-      console.log(
-        `foreign writer: ${report.writes} in-place writes vs ${ours} of ours -> ${report.drops} dropped (after 40 ms), ` +
-          `${report.transient} briefly stale (at 5 ms, restored), ${failures} of our writes failed, ` +
-          `the writer saw its own partial file ${report.unreadable} times`
+      report(
+        `foreign writer: ${writer.writes} in-place writes vs ${ours} of ours -> ${writer.drops} dropped (after 40 ms), ` +
+          `${writer.transient} briefly stale (at 5 ms, restored), ${failures.length} of our writes failed, ` +
+          `the writer saw its own partial file ${writer.unreadable} times`
       )
-      expect(report.drops).toBe(0)
-      expect(failures).toBe(0)
+      expect(writer.drops).toBe(0)
+      expect(failures).toEqual([])
       expect(final.tokens.access_token).toBe(`foreign-${WRITES}`)
       expect(ours).toBeGreaterThan(10)
     }), { timeout: 60_000 })
@@ -93,6 +93,5 @@ describe("a foreign in-place writer", () => {
       expect(wrote).toBe(true)
       expect(final.tokens.access_token).toBe("refreshed-in-the-window")
       expect(final.agent_identity).toEqual({ marker: 1 })
-      void Layer
     }))
 })

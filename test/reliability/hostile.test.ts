@@ -11,6 +11,7 @@ import * as AssertionVerifier from "../../src/backend/AssertionVerifier.js"
 import * as C from "../../src/crypto/index.js"
 import { chatgptAuthDocument } from "../../src/testing/index.js"
 import { layerAuthManager2604 } from "../utils/protocol.js"
+import { report } from "../utils/profile.js"
 
 const KEY = C.keyFromSeed(new Uint8Array(32).fill(7))
 const OTHER = C.keyFromSeed(new Uint8Array(32).fill(8))
@@ -67,7 +68,7 @@ describe("hostile base URLs (promise 10)", () => {
       const control = yield* Effect.flatMap(AuthManager, (a) => a.authorizationHeaderOrBearer).pipe(
         Effect.provide(layerAuthManager2604({ document: withTask, settings: { baseUrl: "https://chatgpt.com/backend-api" } }))
       )
-      console.log(`hostile base URLs: ${all.length} tried -> ${assertions} AgentAssertions produced, ${refused} refused as settings`)
+      report(`hostile base URLs: ${all.length} tried -> ${assertions} AgentAssertions produced, ${refused} refused as settings`)
       expect(all.length).toBe(200)
       expect(assertions).toBe(0)
       expect(Option.map(control, (h) => h.scheme)).toEqual(Option.some("AgentAssertion"))
@@ -138,7 +139,7 @@ describe("assertion forgery (promise 9)", () => {
         const result = yield* Effect.either(verifier.verify(C.AGENT_ASSERTION_PREFIX + C.encodeBase64Url(flipped)))
         if (Either.isLeft(result) && !result.left.reason.includes("skew")) flips++
       }
-      console.log(`assertion forgery: ${refused}/${forgeries.length} forgeries and ${flips}/${token.length} byte flips refused`)
+      report(`assertion forgery: ${refused}/${forgeries.length} forgeries and ${flips}/${token.length} byte flips refused`)
       expect(refused).toBe(forgeries.length)
       expect(flips).toBe(token.length)
       expect((yield* verifier.verify(genuine)).taskId).toBe("task-123")

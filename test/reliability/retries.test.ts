@@ -18,6 +18,7 @@ import { AuthManager } from "../../src/manager/AuthManager.js"
 import { KeyStore } from "../../src/services/KeyStore.js"
 import { chatgptAuthDocument } from "../../src/testing/index.js"
 import { type Answer, biscuitOk, type Endpoint, mockClient, mockedAuthLayer } from "../utils/mockHttp.js"
+import { report } from "../utils/profile.js"
 
 const document = chatgptAuthDocument({ accountId: "account-123", userId: "user-123" })
 const registered = () => new Response(JSON.stringify({ agent_runtime_id: "agent-1" }), { headers: { "content-type": "application/json" } })
@@ -132,6 +133,6 @@ describe("retries (promise 12)", () => {
       yield* TestClock.adjust(Duration.minutes(2))
       yield* Fiber.await(hungGet.fiber)
       expect(hungGet.mock.counts.biscuit).toBe(3)
-      console.log("retries: 429/503 honour Retry-After (5 s, HTTP date 7 s, 3600 s capped to 10 s); 3 attempts at most; 4xx once; hung POST ends at 15 s, once; hung GET 3 times")
+      report("retries: 429/503 honour Retry-After (5 s, HTTP date 7 s, 3600 s capped to 10 s); 3 attempts at most; 4xx once; hung POST ends at 15 s, once; hung GET 3 times")
     }))
 })

@@ -5,6 +5,7 @@ import { AuthManager } from "../../src/manager/AuthManager.js"
 import { HttpStatusError } from "../../src/Domain/Errors.js"
 import { chatgptAuthDocument, FakeBackend } from "../../src/testing/index.js"
 import { layerAuthManager2604 } from "../utils/protocol.js"
+import { report } from "../utils/profile.js"
 
 const FIBERS = 1000
 const document = chatgptAuthDocument({ accountId: "account-123", userId: "user-123" })
@@ -15,7 +16,7 @@ describe("single flight", () => {
       const auth = yield* AuthManager
       const results = yield* Effect.all(Array.from({ length: FIBERS }, () => auth.ensureTask), { concurrency: "unbounded" })
       const calls = yield* (yield* FakeBackend).calls
-      console.log(
+      report(
         `single flight: ${FIBERS} fibers -> ${calls.registrations.length} agent registration, ${calls.tasks.length} task registration, ${calls.biscuits.length} biscuits`
       )
       expect(calls.registrations.length).toBe(1)
@@ -32,7 +33,7 @@ describe("single flight", () => {
       const failures = first.filter((r) => r._tag === "Left").length
       const after = yield* auth.ensureTask
       const calls = yield* (yield* FakeBackend).calls
-      console.log(`single flight after failure: ${failures}/50 saw the failure, then ${calls.registrations.length} registrations in all`)
+      report(`single flight after failure: ${failures}/50 saw the failure, then ${calls.registrations.length} registrations in all`)
       expect(failures).toBeGreaterThan(0)
       expect(after.agentRuntimeId).toBe("agent-1")
       expect(calls.registrations.length).toBe(2)
