@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { spawnSync } from "node:child_process"
@@ -100,9 +101,19 @@ describe("KeyStore.layerFile", () => {
         expect(fs.readFileSync(authPath(home)).equals(before)).toBe(true)
         expect(tempFiles(home)).toEqual([])
       }
+
+      // Retried: a file a writer completes in place 40 ms later (within the ~225 ms of retries) is written.
+      const whole = JSON.stringify(codexFile, null, 2)
+      fs.writeFileSync(authPath(home), whole.slice(0, 40))
+      const store = yield* fileStore(home)
+      const saving = yield* Effect.fork(store.saveIdentity(record))
+      yield* Effect.sleep(Duration.millis(40))
+      fs.writeFileSync(authPath(home), whole)
+      yield* Fiber.join(saving)
+      expect(JSON.parse(fs.readFileSync(authPath(home), "utf8")).agent_identity.agent_runtime_id).toBe("agent-123")
     }))
 
-  it.effect("a foreign writer's change between our read and our rename is kept (the edit is redone)", () =>
+  it.effect("a foreign writer's change between our read and our pre-rename check is kept (the edit is redone on it)", () =>
     Effect.gen(function*() {
       const home = tempHome()
       fs.writeFileSync(authPath(home), JSON.stringify(codexFile, null, 2))
@@ -153,7 +164,7 @@ describe("KeyStore.layerFile", () => {
       expect(fs.existsSync(path.join(home, KeyStore.LOCK_FILE))).toBe(false)
     }))
 
-  it.live("a lock whose holder died is taken over; a live holder makes a waiter fail typed, writing nothing", () =>
+  it.live("a lock whose holder died is taken over; a live holder's, or one from another host, only once it is stale; a waiter fails typed, writing nothing", () =>
     Effect.gen(function*() {
       const home = tempHome()
       fs.writeFileSync(authPath(home), JSON.stringify(codexFile, null, 2))
@@ -177,6 +188,17 @@ describe("KeyStore.layerFile", () => {
       fs.utimesSync(lock, old, old)
       const taker = yield* fileStore(home, { lockTimeout: "2 seconds", staleLockTimeout: "10 seconds" })
       expect(yield* taker.removeIdentity).toBe(true)
+
+      // A pid on another host cannot be checked, even one that is dead here: that lock waits for its age.
+      yield* store.saveIdentity(record)
+      const saved = fs.readFileSync(authPath(home))
+      fs.writeFileSync(lock, JSON.stringify({ pid: dead, host: `not-${os.hostname()}`, token: "elsewhere" }))
+      const foreign = yield* Effect.flip(waiter.removeIdentity)
+      expect(foreign._tag === "KeyStoreError" && foreign.reason).toBe("Lock")
+      expect(fs.readFileSync(authPath(home)).equals(saved)).toBe(true)
+      fs.utimesSync(lock, old, old)
+      expect(yield* taker.removeIdentity).toBe(true)
+      expect(fs.existsSync(lock)).toBe(false)
     }))
 })
 
