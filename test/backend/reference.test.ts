@@ -1,6 +1,7 @@
 /** The reference backend refuses what the real one would, and the AssertionVerifier guard. */
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { describe, expect, it } from "@effect/vitest"
@@ -9,6 +10,7 @@ import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import { createServer } from "node:http"
 import * as AssertionVerifier from "../../src/backend/AssertionVerifier.js"
+import * as ReferenceBackend from "../../src/backend/ReferenceBackend.js"
 import { isLoopbackAddress } from "../../src/backend/ReferenceBackend.js"
 import { start } from "../../src/backend/server.js"
 import * as C from "../../src/crypto/index.js"
@@ -100,11 +102,23 @@ describe("reference backend", () => {
       expect((yield* backend.rejections).map((r) => r.reason)).toEqual(["task signature does not verify", "timestamp outside the skew window"])
     }).pipe(Effect.scoped))
 
-  it.live("the throwaway login route answers loopback callers only", () =>
+  it.live("the throwaway login and identity routes answer loopback callers only", () =>
     Effect.gen(function*() {
       const { baseUrl } = yield* start()
       const local = yield* Effect.promise(() => fetch(`${baseUrl}/test/login`, { method: "POST" }))
       expect(local.status).toBe(200)
+      // Tests connect over loopback only, so a remote caller is a request whose remote address says so.
+      const { router } = yield* ReferenceBackend.make()
+      const from = (remoteAddress: string, route: string) =>
+        Effect.map(
+          router.pipe(Effect.provideService(
+            HttpServerRequest.HttpServerRequest,
+            HttpServerRequest.fromWeb(new Request(`http://backend/backend-api/test/${route}`, { method: "POST", body: "{}" })).modify({ remoteAddress })
+          )),
+          (response) => response.status
+        )
+      expect([yield* from("10.0.0.1", "login"), yield* from("10.0.0.1", "agent-identity")]).toEqual([403, 403])
+      expect([yield* from("127.0.0.1", "login"), yield* from("::1", "agent-identity")]).toEqual([200, 400])
       for (const address of ["127.0.0.1", "127.8.9.10", "::ffff:127.0.0.1", "::1"]) expect(isLoopbackAddress(address)).toBe(true)
       for (const address of ["10.0.0.1", "192.168.1.2", "::ffff:10.0.0.1", "::2", "1127.0.0.1", "127.0.0.1.example"]) {
         expect(isLoopbackAddress(address)).toBe(false)

@@ -11,6 +11,7 @@ import * as AssertionVerifier from "../../src/backend/AssertionVerifier.js"
 import * as C from "../../src/crypto/index.js"
 import { chatgptAuthDocument } from "../../src/testing/index.js"
 import { layerAuthManager2604 } from "../utils/protocol.js"
+import * as E from "../../src/Domain/Endpoints.js"
 import { report } from "../utils/profile.js"
 
 const KEY = C.keyFromSeed(new Uint8Array(32).fill(7))
@@ -54,6 +55,7 @@ describe("hostile base URLs (promise 10)", () => {
     Effect.gen(function*() {
       let assertions = 0
       let refused = 0
+      let bearers = 0
       for (const baseUrl of all) {
         const header = yield* Effect.flatMap(AuthManager, (a) => a.authorizationHeaderOrBearer).pipe(
           Effect.provide(layerAuthManager2604({ document: withTask, settings: { baseUrl } })),
@@ -64,13 +66,15 @@ describe("hostile base URLs (promise 10)", () => {
           assertions++
           console.log(`AgentAssertion produced for ${JSON.stringify(baseUrl)}`)
         }
+        if (Option.exists(header, (h) => h.scheme === "Bearer")) bearers++
       }
       const control = yield* Effect.flatMap(AuthManager, (a) => a.authorizationHeaderOrBearer).pipe(
         Effect.provide(layerAuthManager2604({ document: withTask, settings: { baseUrl: "https://chatgpt.com/backend-api" } }))
       )
-      report(`hostile base URLs: ${all.length} tried -> ${assertions} AgentAssertions produced, ${refused} refused as settings`)
+      report(`hostile base URLs: ${all.length} tried -> ${assertions} AgentAssertions produced, ${bearers} Bearer headers instead, ${refused} refused as settings`)
       expect(all.length).toBe(200)
       expect(assertions).toBe(0)
+      expect(bearers + refused).toBe(all.length)
       expect(Option.map(control, (h) => h.scheme)).toEqual(Option.some("AgentAssertion"))
     }), 60_000)
 })
@@ -145,7 +149,8 @@ describe("assertion forgery (promise 9)", () => {
       expect((yield* verifier.verify(genuine)).taskId).toBe("task-123")
     }))
 
-  it("a percent-encoded spelling of a trusted host is that host (WHATWG and Rust's url agree), so it is trusted", () => {
+  it("a percent-encoded spelling of a trusted host is that host (WHATWG URL parsing, as Rust's url crate), so it is trusted", () => {
     expect(new URL("https://chatgpt%2ecom/backend-api").hostname).toBe("chatgpt.com")
+    expect(E.isTrustedBaseUrl("https://chatgpt%2ecom/backend-api")).toBe(true)
   })
 })
