@@ -1,5 +1,6 @@
 /** Test helpers: the reference backend on 127.0.0.1 and an AuthManager wired to it over real HTTP. */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { start, type StartOptions } from "../../src/backend/server.js"
@@ -15,6 +16,15 @@ export const startBackend = (options: StartOptions & { readonly accountId?: stri
     const document = yield* backend.issueLogin({ accountId: options.accountId ?? "account-123", userId: options.userId ?? "user-123" })
     return { baseUrl, backend, document }
   })
+
+/** A started backend and its first login, as a service, so tests can share one through `layer`/`it.layer`. */
+export class TestBackend extends Context.Tag("test/TestBackend")<
+  TestBackend,
+  Effect.Effect.Success<ReturnType<typeof startBackend>>
+>() {}
+
+/** One backend for every test under the layer, stopped when they are done. */
+export const layerTestBackend = (options: Parameters<typeof startBackend>[0] = {}) => Layer.scoped(TestBackend, startBackend(options))
 
 /** An AuthManager over real HTTP to `baseUrl`, with a memory KeyStore holding `document` (or a given KeyStore layer); protocol 2026-04 unless given. */
 export const liveAuthLayer = (options: {
