@@ -3,6 +3,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
@@ -74,7 +75,12 @@ describe("session tasks", () => {
     const file = rollout([])
     return withSession(file, (s) =>
       Effect.gen(function*() {
-        yield* s.prewarm
+        const logs: Array<string> = []
+        const capture = Logger.make(({ logLevel, message }) => {
+          logs.push(`${logLevel.label} ${Array.isArray(message) ? message.join(" ") : String(message)}`)
+        })
+        yield* s.prewarm.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
+        expect(logs.filter((l) => !l.startsWith("DEBUG"))).toEqual([expect.stringMatching(/^WARN startup agent task prewarm failed; .*HttpStatusError/)])
         expect(Option.isNone(yield* s.current)).toBe(true)
         const error = yield* Effect.flip(s.ensure)
         expect(error._tag).toBe("HttpStatusError")
