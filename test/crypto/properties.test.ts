@@ -18,7 +18,8 @@ const flipBit = (bytes: Uint8Array, bit: number): Uint8Array => {
 }
 
 describe("properties", () => {
-  it("base64 and base64url round-trip and reject any other spelling", () => {
+  it("base64 and base64url round-trip and refuse each other's spelling (padding, alphabet)", () => {
+    let alphabetCases = 0
     fc.assert(fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => {
       const b64 = C.encodeBase64(bytes)
       const url = C.encodeBase64Url(bytes)
@@ -28,7 +29,13 @@ describe("properties", () => {
         expect(Either.isLeft(C.decodeBase64(b64.replace(/=+$/, "")))).toBe(true)
         expect(Either.isLeft(C.decodeBase64Url(url + "="))).toBe(true)
       }
+      if (/[+/]/.test(b64)) {
+        alphabetCases++
+        expect(Either.isLeft(C.decodeBase64Url(b64.replace(/=+$/, "")))).toBe(true)
+        expect(Either.isLeft(C.decodeBase64(url.padEnd(b64.length, "=")))).toBe(true)
+      }
     }))
+    expect(alphabetCases).toBeGreaterThan(0)
   })
 
   it("PKCS#8 v1 and v2 round-trip to the same key", () => {

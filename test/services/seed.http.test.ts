@@ -139,7 +139,7 @@ describe("seed tests over HTTP", () => {
         expect(state.identity._tag === "Record" && state.identity.record.chatgpt_user_id).toBe("user-new")
       })))
 
-  it.live("10b: a stored identity without a user matches no binding with a user; one for another workspace is invisible", () =>
+  it.live("10b: an identity stored for another workspace is not used: a new one is registered in its place", () =>
     withBackend({
       runtimeIds: ["agent-fresh"],
       identity: {
@@ -148,12 +148,16 @@ describe("seed tests over HTTP", () => {
         agent_private_key: C.encodePrivateKeyBase64(C.keyFromSeed(new Uint8Array(32).fill(7))),
         registered_at: "2026-04-13T12:00:00Z"
       }
-    }, ({ auth, backend }) =>
+    }, ({ auth, backend, store }) =>
       Effect.gen(function*() {
         // Not ours (another workspace): ignored, so a registration happens and overwrites the single slot.
+        // (An identity without a user for a binding with one: seed.layers.test.ts, 9 and 10.)
         const identity = yield* auth.ensureIdentity
         expect(identity.agentRuntimeId).toBe("agent-fresh")
         expect(yield* backend.calls).toMatchObject({ register: 1 })
+        const state = yield* store.read
+        expect(state.identity._tag === "Record" && [state.identity.record.workspace_id, state.identity.record.agent_runtime_id])
+          .toEqual(["account-123", "agent-fresh"])
       })))
 
   it.live("11 and 16: every request goes under the configured base URL", () =>
