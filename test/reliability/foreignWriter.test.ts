@@ -65,7 +65,7 @@ describe("a foreign in-place writer", () => {
       expect(writer.drops).toBe(0)
       expect(failures).toEqual([])
       expect(final.tokens.access_token).toBe(`foreign-${WRITES}`)
-      expect(ours).toBeGreaterThan(10)
+      expect(ours).toBeGreaterThanOrEqual(WRITES - 1) // the writer waits for one of ours before each of its own after the first
     }), { timeout: 60_000 })
 
   it.effect("an in-place write that lands between our check and our rename is redone, not lost", () =>
