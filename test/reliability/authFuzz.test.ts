@@ -19,7 +19,7 @@ import * as Identity from "../../src/manager/Identity.js"
 import * as Config from "../../src/Domain/Settings.js"
 import * as KeyStore from "../../src/services/KeyStore.js"
 import { chatgptAuthDocument, FakeBackend, layerFakeBackend } from "../../src/testing/index.js"
-import { counts, report } from "../utils/profile.js"
+import { counts, report, timeout } from "../utils/profile.js"
 
 const CASES = counts.authFuzzCases
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "agent-identity-fuzz-"))
@@ -116,5 +116,5 @@ describe("fuzzed auth.json (promise 6)", () => {
       expect(crashes).toBe(0)
       expect(writes).toBe(0)
       expect(calls.registrations.length).toBe(0)
-    }).pipe(Effect.provide(layer)), 120_000)
+    }).pipe(Effect.provide(layer)), timeout(120_000, 600_000))
 })

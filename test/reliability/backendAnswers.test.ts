@@ -16,7 +16,7 @@ import type { AuthState } from "../../src/Domain/AuthDocument.js"
 import { KeyStore } from "../../src/services/KeyStore.js"
 import { chatgptAuthDocument } from "../../src/testing/index.js"
 import { type Answer, biscuitOk, type Endpoint, mockClient, mockedAuthLayer } from "../utils/mockHttp.js"
-import { counts, report } from "../utils/profile.js"
+import { counts, report, timeout } from "../utils/profile.js"
 
 const document = chatgptAuthDocument({ accountId: "account-123", userId: "user-123", refreshToken: "REFRESH-CANARY-9f2" })
 const SEED7 = new Uint8Array(32).fill(7)
@@ -110,7 +110,7 @@ describe("fuzzed backend answers (promise 7)", () => {
       report(`fuzzed answers: ${cases.length} cases -> ${tagged} tagged errors, ${succeeded} valid registrations, 0 defects, ${wrongStore} stored wrongly`)
       expect(tagged + succeeded).toBe(cases.length)
       expect(wrongStore).toBe(0)
-    }), 120_000)
+    }), timeout(120_000, 600_000))
 
   it.effect("deeply nested or wrongly typed JSON is a ResponseDecodeError naming the field, never a crash", () =>
     Effect.gen(function*() {

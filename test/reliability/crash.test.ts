@@ -13,7 +13,7 @@ import * as path from "node:path"
 import { AgentRuntimeId } from "../../src/Domain/Ids.js"
 import * as KeyStore from "../../src/services/KeyStore.js"
 import { chatgptAuthDocument } from "../../src/testing/index.js"
-import { counts, report } from "../utils/profile.js"
+import { counts, report, timeout } from "../utils/profile.js"
 import { bundleChildren } from "./fixtures/bundle.js"
 
 const KILLS = counts.kills
@@ -106,7 +106,7 @@ describe("crash safety (promise 4)", () => {
     expect(tempsSeen).toBeGreaterThan(0)
     expect(tempsLoose).toBe(0)
     expect(left).toEqual([])
-  }, 240_000)
+  }, timeout(120_000, 900_000))
 })
 
 describe("stale lock (promise 3)", () => {

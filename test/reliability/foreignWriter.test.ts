@@ -14,7 +14,7 @@ import { AgentRuntimeId } from "../../src/Domain/Ids.js"
 import * as AuthFile from "../../src/internal/authFile.js"
 import * as KeyStore from "../../src/services/KeyStore.js"
 import { chatgptAuthDocument } from "../../src/testing/index.js"
-import { counts, report } from "../utils/profile.js"
+import { counts, report, timeout } from "../utils/profile.js"
 import { projectRoot } from "../utils/vectors.js"
 
 const WRITES = counts.foreignWrites
@@ -66,7 +66,7 @@ describe("a foreign in-place writer", () => {
       expect(failures).toEqual([])
       expect(final.tokens.access_token).toBe(`foreign-${WRITES}`)
       expect(ours).toBeGreaterThanOrEqual(WRITES - 1) // the writer waits for one of ours before each of its own after the first
-    }), { timeout: 60_000 })
+    }), { timeout: timeout(60_000, 300_000) })
 
   it.effect("an in-place write that lands between our check and our rename is redone, not lost", () =>
     Effect.gen(function*() {

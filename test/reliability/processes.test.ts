@@ -15,7 +15,7 @@ import { start, type StartOptions } from "../../src/backend/server.js"
 import * as C from "../../src/crypto/index.js"
 import { formatAuthDocument } from "../../src/Domain/AuthDocument.js"
 import { cleanTemps, cli, readAuth, tempDir } from "../cli/helpers.js"
-import { counts, report } from "../utils/profile.js"
+import { counts, report, timeout } from "../utils/profile.js"
 
 const PROCESSES = counts.racers
 const ROUNDS = counts.raceRounds
@@ -61,7 +61,7 @@ describe("processes racing on one CODEX_HOME (promise 2)", () => {
       report(`cross-process: ${PROCESSES} processes x ${ROUNDS} rounds -> exactly one agent and one task registration, same ids printed by all, in ${exact}/${ROUNDS} rounds`)
       expect(exact).toBe(ROUNDS)
     })
-  }, 180_000)
+  }, timeout(120_000, 900_000))
 })
 
 describe("secret canaries (promise 14)", () => {
@@ -131,5 +131,5 @@ describe("secret canaries (promise 14)", () => {
     report(`secret canaries: ${runs} command runs (${commands.length} commands x ${faults.length} faults) -> ${leaks} canaries in stdout or stderr`)
     expect(leaks).toBe(0)
     expect(runs).toBe(commands.length * faults.length)
-  }, 180_000)
+  }, timeout(120_000, 900_000))
 })

@@ -34,6 +34,12 @@ export const counts = {
   answerFuzzCases: pick(100, 300)
 } as const
 
+/**
+ * A scaled test's time limit: a safety net against a hang, never a measurement. Generous, because the
+ * machine may be shared (the full profile spawns some 1,000 processes).
+ */
+export const timeout = (quickMillis: number, fullMillis: number): number => pick(quickMillis, fullMillis)
+
 /** Prints a figure, stamped with the profile that produced it. */
 export const report = (figure: string): void => {
   console.log(`[${profile} profile] ${figure}`)
