@@ -84,11 +84,15 @@ describe("secret canaries (promise 14)", () => {
     "task tampered": { task: () => Effect.succeed(HttpServerResponse.unsafeJson({ encrypted_task_id: C.encodeBase64(new Uint8Array(64)) })) }
   }
   const faults = Object.entries(allFaults).slice(0, counts.canaryFaults)
-  const commands = [["register"], ["task"], ["status"], ["status", "--json"], ["header", "--trust-host", "127.0.0.1"], ["header"], ["forget"]]
+  // Only register and task reach the backend, so only they can see a fault. The offline commands read
+  // auth.json alone: they run once in each state the faults leave it in, not again for the same state.
+  const online = [["register"], ["task"]]
+  const offline = [["status"], ["status", "--json"], ["header", "--trust-host", "127.0.0.1"], ["header"], ["forget"]]
 
-  it(`every command under ${faults.length} faults: 0 canaries in stdout or stderr`, async () => {
+  it(`register and task under ${faults.length} faults, the offline commands in every state they leave: 0 canaries in stdout or stderr`, async () => {
     let runs = 0
     let leaks = 0
+    const states = new Set<string>()
     const underFault = ([name, fault]: (typeof faults)[number]) =>
       withBackend({ fault: (endpoint, _n, request) => Option.fromNullable(fault[endpoint]?.(request)) }, async ({ backend, baseUrl }) => {
         const login = await Effect.runPromise(backend.issueLogin())
@@ -108,14 +112,28 @@ describe("secret canaries (promise 14)", () => {
         const base = ["--codex-home", home, "--base-url", baseUrl]
         const results: Array<{ command: string; out: string }> = []
         // In order: each command starts from the state the previous one left.
-        for (const command of commands) {
-          const result = await cli([...command, ...base])
-          runs++
-          // `header` prints the access token by contract when it falls back to Bearer; nothing else may.
-          const stdout = command[0] === "header" && result.stdout.startsWith("Bearer ") ? "" : result.stdout
-          results.push({ command: command.join(" "), out: stdout + result.stderr })
+        const run = async (commands: ReadonlyArray<ReadonlyArray<string>>) => {
+          for (const command of commands) {
+            const result = await cli([...command, ...base])
+            runs++
+            // `header` prints the access token by contract when it falls back to Bearer; nothing else may.
+            const stdout = command[0] === "header" && result.stdout.startsWith("Bearer ") ? "" : result.stdout
+            results.push({ command: command.join(" "), out: stdout + result.stderr })
+          }
         }
-        const stored = readAuth(home)["agent_identity"]?.agent_private_key as string | undefined
+        await run(online)
+        // Read before forget removes it: the stored private key is a canary too.
+        const auth = readAuth(home)
+        const stored = auth["agent_identity"]?.agent_private_key as string | undefined
+        // Nothing written that was not meant to be: the login as it was, and never the biscuit.
+        const { agent_identity: _, ...rest } = auth
+        expect(rest).toEqual(document)
+        expect(JSON.stringify(auth)).not.toContain(secrets.biscuit)
+        const state = stored === undefined ? "no identity" : auth["agent_identity"].background_task_id ? "identity and task" : "identity, no task"
+        if (!states.has(state)) {
+          states.add(state)
+          await run(offline)
+        }
         const all = [tokens["access_token"]!, secrets.refresh, secrets.email, secrets.biscuit, ...(stored ? [stored] : [])]
         for (const { command, out } of results) {
           for (const secret of all) {
@@ -128,8 +146,12 @@ describe("secret canaries (promise 14)", () => {
       })
     // Two faults at a time: each has its own backend and CODEX_HOME.
     for (let i = 0; i < faults.length; i += 2) await Promise.all(faults.slice(i, i + 2).map(underFault))
-    report(`secret canaries: ${runs} command runs (${commands.length} commands x ${faults.length} faults) -> ${leaks} canaries in stdout or stderr`)
+    report(
+      `secret canaries: ${runs} command runs (register and task under ${faults.length} faults; ${offline.length} offline commands ` +
+        `in each of the ${states.size} states they left: ${[...states].sort().join(", ")}) -> ${leaks} canaries in stdout or stderr`
+    )
     expect(leaks).toBe(0)
-    expect(runs).toBe(commands.length * faults.length)
+    expect([...states].sort()).toEqual(["identity and task", "identity, no task", "no identity"])
+    expect(runs).toBe(online.length * faults.length + offline.length * states.size)
   }, timeout(120_000, 900_000))
 })
