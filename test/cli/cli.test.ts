@@ -132,8 +132,8 @@ describe("agent-identity", () => {
       identity: null
     })
     const status = json(result.stdout)
-    expect(Object.keys(status["identity"])).toEqual(["agent_runtime_id", "public_key", "registered_at", "background_task_id"])
-    expect(status["identity"]).toMatchObject({ agent_runtime_id: "agent-123", background_task_id: "task-123", public_key: loadVectors().seeds[0]!.public_key_ssh })
+    expect(Object.keys(status["identity"])).toEqual(["agent_runtime_id", "public_key", "registered_at", "background_task_id", "task_id"])
+    expect(status["identity"]).toMatchObject({ agent_runtime_id: "agent-123", task_id: "task-123", background_task_id: "task-123", public_key: loadVectors().seeds[0]!.public_key_ssh })
     for (const out of [result.stdout, text.stdout]) expect(out).not.toContain(identity.agent_private_key)
     expect(text.stdout).toContain("background task: task-123")
   })
@@ -238,12 +238,13 @@ describe("agent-identity", () => {
     expect(code).toBe(0)
   })
 
-  it("demo (npm start) runs the whole flow and exits 0", async () => {
+  it("demo under protocol 2026-04 runs the whole flow and exits 0, as text and as JSON (npm start's default: test/protocol)", async () => {
     const [result, asJsonRun] = await Promise.all([cli(["demo"]), cli(["demo", "--json"])])
     expect(result.code).toBe(0)
-    expect(result.stdout).toContain("7. Anyone with the public key can check such a header without the backend: valid for task task_")
-    expect(result.stdout).toMatch(/
-done\. Next: /)
+    const lines = result.stdout.trim().split("\n")
+    expect(lines.map((l) => l.split(" ")[0])).toEqual(["1.", "2.", "3.", "4.", "5.", "6.", "7.", "done."])
+    expect(lines[5]).toMatch(/^6\. A request carrying it is accepted: GET \/v1\/whoami answered 200/)
+    expect(lines[6]).toMatch(/^7\. .*without the backend: valid for task task_\S+\.$/)
     expect(asJsonRun.code).toBe(0)
     const asJson = json(asJsonRun.stdout)
     expect(asJson["ok"]).toBe(true)
