@@ -42,7 +42,8 @@ describe("a stored JWT with hostile claims", () => {
 })
 
 // One backend (and so one RSA signing key, slow to make) for every test that needs one; the live clock,
-// since the JWTs carry real times.
+// since the JWTs carry real times. Kept last in the file: @effect/vitest's layer() rebinds the module's
+// it.effect to this layer's runtime for every test defined after it.
 layer(layerTestBackend(), { excludeTestServices: true })("against one reference backend", (it) => {
   describe("Agent Identity JWT: verification against the backend's JWKS", () => {
     it.effect("a backend-issued JWT verifies; kid, algorithm, issuer, audience, expiry and tampering are checked", () =>
