@@ -249,18 +249,7 @@ export const make = (options: Options = {}) =>
         if (agent.login.accountId !== spent.right.login.accountId) return refuse("task", 403, "agent belongs to another account")
         const body = decodeTask(yield* request.text)
         if (Either.isLeft(body)) return refuse("task", 400, "body does not match the task schema")
-        const seconds = parseTimestamp(body.right.timestamp)
-        if (Either.isLeft(seconds)) return refuse("task", 400, "bad timestamp")
-        const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
-        if (!withinSkew(seconds.right, now, maxSkew)) return refuse("task", 401, "timestamp outside the skew window")
-        if (!verifyTaskRegistration(agent.publicKey, id, body.right.timestamp, body.right.signature)) {
-          return refuse("task", 401, "task signature does not verify")
-        }
-        const taskId = options.nextTaskId?.() ?? randomId("task_")
-        tasks.set(taskId, id)
-        return HttpServerResponse.unsafeJson(
-          options.sealTaskIds === false ? { task_id: taskId } : { encrypted_task_id: sealTaskId(taskId, agent.publicKey) }
-        )
+        return yield* acceptSignedTask(id, agent, body.right, "2026-04")
       }))
 
     const whoami = endpoint("whoami", (request) =>
@@ -290,6 +279,32 @@ export const make = (options: Options = {}) =>
         if (login === undefined) return refuse("whoami", 401, "no valid AgentAssertion or bearer token")
         return HttpServerResponse.unsafeJson({ scheme: "Bearer", account_id: login.accountId })
       }))
+
+    /**
+     * The check both generations make of a task registration (a timestamp in the skew window, signed by the
+     * agent's key), then a new task, its id sealed to that key unless told otherwise.
+     */
+    const acceptSignedTask = (
+      id: string,
+      agent: Agent,
+      body: { readonly timestamp: string; readonly signature: string },
+      generation: "2026-04" | "2026-06"
+    ) =>
+      Effect.gen(function*() {
+        const seconds = parseTimestamp(body.timestamp)
+        if (Either.isLeft(seconds)) return refuse("task", 400, "bad timestamp")
+        const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
+        if (!withinSkew(seconds.right, now, maxSkew)) return refuse("task", 401, "timestamp outside the skew window")
+        if (!verifyTaskRegistration(agent.publicKey, id, body.timestamp, body.signature)) {
+          return refuse("task", 401, "task signature does not verify")
+        }
+        const taskId = options.nextTaskId?.() ?? randomId("task_")
+        tasks.set(taskId, id)
+        if (generation === "2026-06") currentTasks.add(taskId)
+        return HttpServerResponse.unsafeJson(
+          options.sealTaskIds === false ? { task_id: taskId } : { encrypted_task_id: sealTaskId(taskId, agent.publicKey) }
+        )
+      })
 
     /** 2026-06 agent registration at the AuthAPI: the user's Bearer token, no biscuit, Codex's body in its order. */
     const registerAtAuthApi = endpoint("register", (request) =>
@@ -325,19 +340,7 @@ export const make = (options: Options = {}) =>
         const body = decodeTaskV2(text)
         if (Either.isLeft(body)) return refuse("task", 400, "body does not match the task schema")
         if (keysOf(text).join(",") !== "timestamp,signature") return refuse("task", 400, "body fields out of order")
-        const seconds = parseTimestamp(body.right.timestamp)
-        if (Either.isLeft(seconds)) return refuse("task", 400, "bad timestamp")
-        const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
-        if (!withinSkew(seconds.right, now, maxSkew)) return refuse("task", 401, "timestamp outside the skew window")
-        if (!verifyTaskRegistration(agent.publicKey, id, body.right.timestamp, body.right.signature)) {
-          return refuse("task", 401, "task signature does not verify")
-        }
-        const taskId = options.nextTaskId?.() ?? randomId("task_")
-        tasks.set(taskId, id)
-        currentTasks.add(taskId)
-        return HttpServerResponse.unsafeJson(
-          options.sealTaskIds === false ? { task_id: taskId } : { encrypted_task_id: sealTaskId(taskId, agent.publicKey) }
-        )
+        return yield* acceptSignedTask(id, agent, body.right, "2026-06")
       }))
 
     /** The AuthAPI's whoami of a personal access token. */
