@@ -10,6 +10,7 @@ import * as Headers from "@effect/platform/Headers"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
@@ -24,6 +25,7 @@ import {
   TransportError
 } from "../Domain/Errors.js"
 import { issuePaths } from "../Domain/issuePaths.js"
+import * as Progress from "../Domain/Progress.js"
 
 /** The most of a response body that is ever read. */
 export const MAX_BODY_BYTES = 64 * 1024
@@ -113,12 +115,15 @@ const readCapped = <E>(stream: Stream.Stream<Uint8Array, E>) =>
     })
   )
 
+/** Which attempt of how many a `send` is: set by `retrying`, 1 of 1 outside it. */
+const currentAttempt = FiberRef.unsafeMake({ attempt: 1, maxAttempts: 1 })
+
 /** Sends one request; a 2xx answer comes back with its body, anything else as a tagged error. */
 export const send = (client: HttpClient.HttpClient, call: Call): Effect.Effect<Reply, CallError> => {
   const { operation, request } = call
   const url = safeUrl(request)
   const method = request.method
-  return Effect.gen(function*() {
+  const exchange = Effect.gen(function*() {
     const response = yield* client.execute(request)
     // No body at all is a legitimate answer (the biscuit is all headers).
     const body = yield* readCapped(response.stream).pipe(
@@ -159,7 +164,19 @@ export const send = (client: HttpClient.HttpClient, call: Call): Effect.Effect<R
     Effect.timeoutFail({
       duration: call.timeout,
       onTimeout: () => new TimeoutError({ operation, method, url, timeoutMillis: Duration.toMillis(call.timeout) })
-    }),
+    })
+  )
+  return Effect.gen(function*() {
+    const { attempt, maxAttempts } = yield* FiberRef.get(currentAttempt)
+    const which = { operation, method, url, attempt, maxAttempts }
+    yield* Progress.report({ _tag: "Sent", ...which, timeoutMillis: Duration.toMillis(call.timeout) })
+    const started = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+    const elapsed = Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (now) => now - started)
+    return yield* exchange.pipe(
+      Effect.tap((reply) => Effect.flatMap(elapsed, (elapsedMillis) => Progress.report({ _tag: "Answered", ...which, status: reply.status, elapsedMillis }))),
+      Effect.tapError((error) => Effect.flatMap(elapsed, (elapsedMillis) => Progress.report({ _tag: "Failed", ...which, error, elapsedMillis })))
+    )
+  }).pipe(
     Effect.withSpan(`AgentIdentity.${operation}`, { attributes: { "http.method": method, "url.full": url } }),
     // No b3/traceparent to the backend: the application's trace ids are not the backend's business.
     Effect.locally(HttpClient.currentTracerPropagation, false),
@@ -211,15 +228,20 @@ export const retrying = (settings: Values["retry"], options: RetryOptions) =>
 <A, E, R>(attempt: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
   const capMillis = Duration.toMillis(settings.maxDelay)
   const baseMillis = Duration.toMillis(settings.baseDelay)
+  const maxAttempts = settings.maxAttempts
   const loop = (n: number): Effect.Effect<A, E, R> =>
-    Effect.catchAll(attempt, (error) => {
+    Effect.catchAll(Effect.locally(attempt, currentAttempt, { attempt: n + 1, maxAttempts }), (error) => {
       const decision = retryDecision(error, options)
-      if (Option.isNone(decision) || n + 1 >= settings.maxAttempts) return Effect.fail(error)
+      if (Option.isNone(decision) || n + 1 >= maxAttempts) return Effect.fail(error)
       return Effect.gen(function*() {
         const backoff = Math.min(capMillis, baseMillis * 2 ** n)
         const jittered = Math.round((yield* Random.next) * backoff)
         const delay = Math.min(capMillis, Math.max(jittered, Option.getOrElse(decision.value, () => 0)))
         yield* Effect.logDebug(`retrying after ${delay} ms`)
+        if (error instanceof HttpStatusError || error instanceof TransportError || error instanceof TimeoutError) {
+          const { method, operation, url } = error
+          yield* Progress.report({ _tag: "Retrying", operation, method, url, attempt: n + 2, maxAttempts, delayMillis: delay })
+        }
         yield* Effect.sleep(Duration.millis(delay))
         return yield* loop(n + 1)
       })
