@@ -1,28 +1,33 @@
-/** CLI logging: off unless AGENT_IDENTITY_LOG_LEVEL is set, and always on stderr (stdout is for output). */
+/**
+ * CLI logging: off unless `--log-level` or AGENT_IDENTITY_LOG_LEVEL asks (the option wins), and always on
+ * stderr (stdout is for output). A level that is not one of Effect's is a usage error (exit 2), not a defect.
+ */
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import { UsageError } from "./errors.js"
+import { LOG_LEVELS } from "./spec.js"
 
-export const logging = Layer.unwrapEffect(
-  Effect.map(
-    Config.option(Config.logLevel("AGENT_IDENTITY_LOG_LEVEL")),
-    (level) =>
-      Layer.merge(
-        Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)),
-        Logger.minimumLogLevel(Option.getOrElse(level, () => LogLevel.None))
-      )
+const fromLabel = (label: string): LogLevel.LogLevel => LogLevel.fromLiteral((label[0]!.toUpperCase() + label.slice(1)) as LogLevel.Literal)
+
+/** The logger of a run: `level` from the command line (a checked label), else the environment's. */
+export const logging = (level: Option.Option<(typeof LOG_LEVELS)[number]>): Layer.Layer<never, UsageError> =>
+  Layer.unwrapEffect(
+    Effect.map(
+      Option.match(level, {
+        onSome: (label) => Effect.succeed(Option.some(fromLabel(label))),
+        onNone: () =>
+          Config.option(Config.logLevel("AGENT_IDENTITY_LOG_LEVEL")).pipe(
+            Effect.mapError(() => new UsageError({ reason: `AGENT_IDENTITY_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")} (any case)` }))
+          )
+      }),
+      (chosen) =>
+        Layer.merge(
+          Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)),
+          Logger.minimumLogLevel(Option.getOrElse(chosen, () => LogLevel.None))
+        )
+    )
   )
-).pipe(Layer.orDie)
-
-/** One line, whatever the message holds. */
-export const oneLine = (text: string) => text.replace(/\s*[\r\n]+\s*/g, " ").trim()
-
-/** Prints `error: <Tag>: <message>` for a failure value. */
-export const printError = (error: unknown) => {
-  const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "Error"
-  const message = error instanceof Error ? error.message : String(error)
-  process.stderr.write(`error: ${tag}: ${oneLine(message)}\n`)
-}

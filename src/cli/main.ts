@@ -1,45 +1,143 @@
 /**
- * Runs the CLI: exit 0 on success, 1 on failure with one stderr line `error: <Tag>: <message>`,
- * 2 on a usage error. Logs go to stderr and are off unless AGENT_IDENTITY_LOG_LEVEL is set.
+ * Runs the CLI (spec/cli.md): exit 0 on success, 1 on failure with one stderr line `error: <Tag>: <message>`,
+ * 2 on a usage error (which names the problem and the help to read). The command line is read and every
+ * value checked (`parse.ts`) before auth.json or the network is touched; the commands are loaded on demand,
+ * so `header` and `status` load no HTTP module.
  */
-import * as ValidationError from "@effect/cli/ValidationError"
-import * as Command from "@effect/cli/Command"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as NodePath from "@effect/platform-node/NodePath"
-import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Progress from "../Domain/Progress.js"
 import { VERSION } from "../Domain/Settings.js"
-import { app } from "./app.js"
-import { logging, oneLine, printError } from "./logging.js"
+import { UsageError } from "./errors.js"
+import { commandHelp, rootHelp } from "./help.js"
+import { logging } from "./logging.js"
+import { printDefect, printError } from "./output.js"
+import * as Parse from "./parse.js"
+import * as ProgressView from "./progress.js"
+import type { Global } from "./settings.js"
+import { type CommandSpec, PROGRAM } from "./spec.js"
+import { colourFor } from "./style.js"
 
-const environment = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
+const offline = () => import("./offline.js")
+const online = () => import("./online.js")
+const settings = () => import("./settings.js")
+
+/** The global options of a command line, each checked. */
+const globalOf = (command: CommandSpec, options: Parse.Options): Either.Either<Global, UsageError> =>
+  Either.gen(function*() {
+    const trustHost: Array<string> = []
+    for (const text of options.values.get("trust-host") ?? []) trustHost.push(yield* Parse.host(command, "trust-host", text))
+    const codexHome = Parse.value(options, "codex-home")
+    if (codexHome !== undefined && codexHome.trim().length === 0) return yield* Either.left(Parse.usage(command, "--codex-home is empty"))
+    const option = (name: string) => Option.fromNullable(Parse.value(options, name))
+    return {
+      codexHome: Option.fromNullable(codexHome),
+      baseUrl: option("base-url"),
+      trustHost,
+      json: options.flags.has("json"),
+      protocol: option("protocol"),
+      authapiBaseUrl: option("authapi-base-url"),
+      jwksBaseUrl: option("jwks-base-url")
+    }
+  })
+
+/** The program of a parsed command line. */
+const program = (command: CommandSpec, options: Parse.Options, args: ReadonlyArray<string>): Effect.Effect<void, unknown> =>
+  Effect.gen(function*() {
+    const global = yield* globalOf(command, options)
+    const { resolve, resolveProtocolOnly } = yield* Effect.promise(settings)
+    const resolved = Effect.suspend(() => resolve(global, command.name))
+    switch (command.name) {
+      case "header":
+      case "status":
+      case "forget": {
+        const m = yield* Effect.promise(offline)
+        return yield* Effect.flatMap(resolved, m[command.name])
+      }
+      case "verify": {
+        const maxSkewSeconds = yield* Parse.integer(command, "max-skew-seconds", Parse.value(options, "max-skew-seconds") ?? "300", 0, 1e9)
+        const m = yield* Effect.promise(offline)
+        return yield* Effect.flatMap(resolved, (r) => m.verify(r, { header: args[0]!, publicKey: Parse.value(options, "public-key")!, maxSkewSeconds }))
+      }
+      case "register":
+      case "task": {
+        const m = yield* Effect.promise(online)
+        return yield* Effect.flatMap(resolved, m[command.name])
+      }
+      case "login": {
+        const m = yield* Effect.promise(online)
+        return yield* Effect.flatMap(resolved, m.loginFromStdin)
+      }
+      case "import-jwt": {
+        const m = yield* Effect.promise(online)
+        return yield* Effect.flatMap(resolved, (r) => m.importJwt(r, args[0]!))
+      }
+      case "serve": {
+        const port = yield* Parse.port(command, Parse.value(options, "port") ?? "0")
+        const host = yield* Parse.host(command, "host", Parse.value(options, "host") ?? "127.0.0.1")
+        const m = yield* Effect.promise(online)
+        return yield* Effect.flatMap(resolveProtocolOnly(global, command.name), (r) => m.serve(r, { host, port }))
+      }
+      case "demo": {
+        const m = yield* Effect.promise(online)
+        return yield* Effect.flatMap(resolveProtocolOnly(global, command.name), m.demo)
+      }
+      case "completions": {
+        const { script } = yield* Effect.promise(() => import("./completions.js"))
+        return yield* Effect.sync(() => void process.stdout.write(script(Parse.shell(args[0]!))))
+      }
+    }
+    return yield* Effect.die(`no handler for ${command.name}`)
+  })
 
 /** The exit code of a finished run; prints the one error line. */
-export const exitCode = (exit: Exit.Exit<unknown, unknown>, interrupted: boolean): number => {
+export const exitCode = (exit: Exit.Exit<unknown, unknown>, interrupted: boolean, note: (error: unknown) => string = () => ""): number => {
   if (Exit.isSuccess(exit)) return 0
   const failure = Cause.failureOption(exit.cause)
-  if (failure._tag === "Some") {
-    const error = failure.value
-    if (ValidationError.isValidationError(error)) return ValidationError.isHelpRequested(error) ? 0 : 2
-    printError(error)
-    return 1
+  if (Option.isSome(failure)) {
+    printError(failure.value, note(failure.value))
+    return failure.value instanceof UsageError ? 2 : 1
   }
   if (Cause.isInterruptedOnly(exit.cause)) return interrupted ? 0 : 1
-  const defect = Cause.squash(exit.cause)
-  process.stderr.write(`error: Defect: ${oneLine(defect instanceof Error ? defect.message : String(defect))}\n`)
+  printDefect(Cause.squash(exit.cause))
   return 1
 }
 
 /** Runs the CLI with `argv` (as `process.argv`) and sets the process's exit code. */
 export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
-  const program = Command.run(app, { name: "agent-identity", version: VERSION })(argv).pipe(
-    Effect.provide(Layer.merge(environment, logging))
-  )
-  const fiber = Effect.runFork(program)
+  const parsed = Parse.parse(argv.slice(2))
+  if (Either.isLeft(parsed)) {
+    printError(parsed.left)
+    process.exitCode = 2
+    return
+  }
+  const request = parsed.right
+  const width = process.stdout.isTTY === true && (process.stdout.columns ?? 0) > 0 ? Math.max(60, Math.min(120, process.stdout.columns)) : 100
+  switch (request._tag) {
+    case "Version":
+      process.stdout.write(`${PROGRAM} ${VERSION}\n`)
+      return
+    case "Help":
+      process.stdout.write(
+        `${request.command === undefined ? rootHelp(colourFor(process.stdout), width) : commandHelp(request.command, colourFor(process.stdout), width)}\n`
+      )
+      return
+  }
+  const { args, command, options } = request
+  const tracker = ProgressView.make(process.stderr.isTTY === true ? (line) => process.stderr.write(`${line}\n`) : undefined)
+  const level = Parse.value(options, "log-level")
+  const checkedLevel = level === undefined ? Either.right(Option.none()) : Either.map(Parse.logLevel(command, level), Option.some)
+  const main = Effect.flatMap(checkedLevel, (chosen) =>
+    program(command, options, args).pipe(
+      Progress.withReporter(tracker.reporter),
+      Effect.provide(logging(chosen))
+    ))
+  // The failure is reported by `exitCode`, not by the runtime's own log line for a failed fiber.
+  const fiber = Effect.runFork(Effect.exit(main))
   let interrupted = false
   const stop = () => {
     interrupted = true
@@ -47,8 +145,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
   }
   process.once("SIGINT", stop)
   process.once("SIGTERM", stop)
-  const exit = await Effect.runPromise(Fiber.await(fiber))
+  const exit = Exit.flatten(await Effect.runPromise(Fiber.await(fiber)))
   process.off("SIGINT", stop)
   process.off("SIGTERM", stop)
-  process.exitCode = exitCode(exit, interrupted)
+  process.exitCode = exitCode(exit, interrupted, tracker.attemptsNote)
 }

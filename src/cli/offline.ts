@@ -13,11 +13,12 @@ import * as Settings from "../Domain/Settings.js"
 import { verifyAgentAssertion } from "../crypto/assertion.js"
 import { parseSshPublicKey } from "../crypto/ed25519.js"
 import { parseTimestamp, withinSkew } from "../crypto/time.js"
+import { isTrustedBaseUrl } from "../Domain/Endpoints.js"
 import { AssertionRejectedError, LoginUnavailableError } from "../Domain/Errors.js"
 import * as Identity from "../manager/Identity.js"
 import * as KeyStore from "../services/KeyStore.js"
-import type { Resolved } from "./global.js"
-import { print } from "./output.js"
+import type { Resolved } from "./settings.js"
+import { note, print } from "./output.js"
 
 /** The offline services on the file KeyStore. */
 export const offlineLayer = (resolved: Resolved) =>
@@ -32,7 +33,54 @@ export const offlineLayer = (resolved: Resolved) =>
     ))
   )
 
-/** `header`: the Authorization value for a downstream request. */
+/** The stored identity as another protocol sees it (to tell "no task" from "a task of the other protocol"). */
+const statusUnder = (resolved: Resolved, protocol: Settings.Protocol) =>
+  Effect.flatMap(Identity.Identity, (identity) => identity.status).pipe(
+    Effect.provide(offlineLayer({ ...resolved, settings: { ...resolved.settings, protocol } }))
+  )
+
+/**
+ * Why `header` chose Bearer although an identity is stored, as a note on stderr: the host is not trusted,
+ * there is no task (or only one of the other protocol), or the stored identity cannot be used for this login.
+ */
+const explainBearer = (resolved: Resolved) =>
+  Effect.gen(function*() {
+    const identity = yield* Identity.Identity
+    const stored = (yield* identity.status).identity
+    if (Option.isNone(stored)) return
+    const { baseUrl, protocol, trustedHosts } = resolved.settings
+    const bearer = "Bearer, not AgentAssertion"
+    if (!isTrustedBaseUrl(baseUrl, trustedHosts)) {
+      const url = new URL(baseUrl)
+      return yield* note(
+        `${bearer}: an AgentAssertion goes only to Codex's hosts over https or to a host given with --trust-host ` +
+          `(or $AGENT_IDENTITY_TRUSTED_HOSTS), and ${url.protocol}//${url.host} is neither; ` +
+          `add --trust-host ${url.hostname} if this backend is yours`
+      )
+    }
+    const agent = stored.value.agentRuntimeId
+    if (Option.isNone(stored.value.taskId)) {
+      const other: Settings.Protocol = protocol === "2026-04" ? "2026-06" : "2026-04"
+      const elsewhere = (yield* Effect.either(statusUnder(resolved, other))).pipe(
+        Either.map((s) => Option.flatMap(s.identity, (i) => i.taskId)),
+        Either.getOrElse(() => Option.none())
+      )
+      return yield* note(
+        Option.isSome(elsewhere)
+          ? `${bearer}: agent ${agent} has a task of protocol ${other} only, and this run speaks ${protocol}; ` +
+            `run \`agent-identity task\` to register one for ${protocol}, or pass --protocol ${other}`
+          : `${bearer}: agent ${agent} has no task yet; run \`agent-identity task\` first`
+      )
+    }
+    const signed = yield* Effect.either(identity.authorizationHeader)
+    return yield* note(
+      Either.isLeft(signed)
+        ? `${bearer}: the stored identity cannot be used: ${signed.left.message}`
+        : `${bearer}: the stored agent ${agent} was registered for another login; \`agent-identity register\` registers one for this login`
+    )
+  })
+
+/** `header`: the Authorization value for a downstream request; a note on stderr when it is Bearer although an identity is stored. */
 export const header = (resolved: Resolved) =>
   Effect.gen(function*() {
     const identity = yield* Identity.Identity
@@ -50,6 +98,7 @@ export const header = (resolved: Resolved) =>
       ? { authorization: value, scheme: chosen.value.scheme }
       : { authorization: value, scheme: chosen.value.scheme, headers: Identity.requestHeaders(chosen.value) }
     yield* print(resolved.json, json, () => [value])
+    if (chosen.value.scheme === "Bearer") yield* explainBearer(resolved)
   }).pipe(Effect.provide(offlineLayer(resolved)))
 
 /** `status`: binding, stored identity and task; never the private key. */
@@ -67,7 +116,8 @@ export const status = (resolved: Resolved) =>
         public_key: Option.getOrNull(i.publicKeySsh),
         registered_at: i.registeredAt,
         background_task_id: Option.getOrNull(i.taskId),
-        task_id: Option.getOrNull(i.taskId)
+        // spec/cli.md's four fields under 2026-04; today's name for the task beside them under 2026-06.
+        ...(resolved.settings.protocol === "2026-04" ? {} : { task_id: Option.getOrNull(i.taskId) })
       })
     })
     yield* print(resolved.json, { binding: bindingJson, identity: identityJson }, () => [
@@ -77,7 +127,7 @@ export const status = (resolved: Resolved) =>
         `identity: ${identityJson.agent_runtime_id}`,
         `public key: ${identityJson.public_key ?? "(stored key is invalid)"}`,
         `registered at: ${identityJson.registered_at}`,
-        `${resolved.settings.protocol === "2026-04" ? "background task" : "task"}: ${identityJson.task_id ?? "none"}`
+        `${resolved.settings.protocol === "2026-04" ? "background task" : "task"}: ${identityJson.background_task_id ?? "none"}`
       ])
     ])
   }).pipe(Effect.provide(offlineLayer(resolved)))

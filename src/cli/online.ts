@@ -28,7 +28,9 @@ import * as Layers from "../manager/Layers.js"
 import * as AgentIdentityJwt from "../services/AgentIdentityJwt.js"
 import * as KeyStore from "../services/KeyStore.js"
 import * as PersonalAccessToken from "../services/PersonalAccessToken.js"
-import type { Resolved } from "./global.js"
+import { ListenError } from "./errors.js"
+import type { Resolved } from "./settings.js"
+import { PROGRAM } from "./spec.js"
 import { print } from "./output.js"
 
 type Context = Pick<Resolved, "codexHome" | "settings" | "accessToken">
@@ -127,15 +129,83 @@ export const login = (resolved: Resolved, token: Redacted.Redacted<string>) =>
 /** `login` with the token read from stdin. */
 export const loginFromStdin = (resolved: Resolved) => Effect.flatMap(readSecretFromStdin, (token) => login(resolved, token))
 
-/** `serve`: the reference backend until interrupted. */
-export const serve = (resolved: Resolved, options: { readonly host: string; readonly port: number }) =>
+/** A word for the shell, quoted when it needs to be. */
+const shellWord = (text: string) => /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`
+
+/** How to run this program from another terminal: its name when installed on PATH, else its path. */
+const invocation = (): string => {
+  const script = process.argv[1] ?? PROGRAM
+  if (path.basename(script) === PROGRAM) {
+    const dir = path.dirname(path.resolve(script))
+    const onPath = (process.env["PATH"] ?? "").split(path.delimiter).some((d) => d.length > 0 && path.resolve(d) === dir)
+    return onPath ? PROGRAM : shellWord(path.resolve(script))
+  }
+  return `node ${shellWord(path.resolve(script))}`
+}
+
+/** Why a server cannot listen, from the system's code. */
+const listenReason = (cause: unknown): string => {
+  const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : undefined
+  switch (code) {
+    case "EADDRINUSE":
+      return "the port is in use (EADDRINUSE); choose another with --port, or --port 0 for a free one"
+    case "EACCES":
+      return "permission denied (EACCES); ports below 1024 need privileges, choose another with --port"
+    case "EADDRNOTAVAIL":
+      return "the address is not one of this machine's (EADDRNOTAVAIL); --host 127.0.0.1 listens on this machine only"
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `the host name does not resolve (${code})`
+  }
+  const message = cause instanceof Error ? cause.message : ""
+  return message.length > 0 ? message : code ?? "the system refused without saying why"
+}
+
+/** An address a client on this machine can reach a server on `host` at. */
+const reachableHost = (host: string) => host === "0.0.0.0" ? "127.0.0.1" : host === "::" || host === "[::]" ? "::1" : host
+
+/**
+ * `serve`: the reference backend until interrupted. After its URLs, the commands that get a working
+ * header against it from another terminal: a throwaway login into a new CODEX_HOME, `task`, then `header`
+ * with the trust its host needs (it is not one of Codex's).
+ */
+export const serve = (resolved: Pick<Resolved, "json" | "settings">, options: { readonly host: string; readonly port: number }) =>
   Effect.gen(function*() {
-    const { authApiBaseUrl, baseUrl } = yield* start({ host: options.host, port: options.port })
-    yield* print(resolved.json, { base_url: baseUrl, authapi_base_url: authApiBaseUrl }, () => [
-      `reference backend listening on ${baseUrl}`,
-      `its AuthAPI (protocol 2026-06): ${authApiBaseUrl}`,
-      `throwaway ChatGPT login: POST ${baseUrl}/test/login (answers an auth.json document)`,
-      `throwaway Agent Identity JWT: POST ${baseUrl}/test/agent-identity {"account_id","chatgpt_user_id"}`
+    const started = yield* start({ host: options.host, port: options.port }).pipe(
+      Effect.catchTag("ServeError", (error) => Effect.fail(new ListenError({ host: options.host, port: options.port, reason: listenReason(error.cause) })))
+    )
+    const protocol = resolved.settings.protocol
+    // A server on every address is reached on loopback (the throwaway logins answer only callers on this machine).
+    const reachable = reachableHost(options.host)
+    const local = (url: string) =>
+      reachable === options.host ? url : url.replace(`//${options.host.includes(":") ? `[${options.host}]` : options.host}:`, `//${reachable.includes(":") ? `[${reachable}]` : reachable}:`)
+    const baseUrl = local(started.baseUrl)
+    const authApi = local(started.authApiBaseUrl)
+    const trusted = new URL(baseUrl).hostname
+    const program = invocation()
+    const environment = [
+      `CODEX_HOME="$(mktemp -d)"`,
+      `CHATGPT_BASE_URL=${baseUrl}`,
+      ...(protocol === "2026-06" ? [`CODEX_AGENT_IDENTITY_AUTHAPI_BASE_URL=${authApi}`] : []),
+      ...(protocol === Settings.DEFAULT_PROTOCOL ? [] : [`AGENT_IDENTITY_PROTOCOL=${protocol}`])
+    ]
+    yield* print(resolved.json, { base_url: started.baseUrl, authapi_base_url: started.authApiBaseUrl }, () => [
+      `reference backend listening on ${started.baseUrl}`,
+      `its AuthAPI (protocol 2026-06): ${started.authApiBaseUrl}`,
+      "",
+      `To get a working header, paste these into another terminal: a throwaway ChatGPT login from this backend`,
+      `into a new CODEX_HOME, then \`task\` registers an agent and its task (protocol ${protocol}), then \`header\``,
+      `signs a request header (${trusted} is not one of Codex's hosts, so it is trusted explicitly):`,
+      "",
+      `  export ${environment.join(" ")}`,
+      `  curl -fsS -X POST "$CHATGPT_BASE_URL/test/login" -o "$CODEX_HOME/auth.json"`,
+      `  ${program} task`,
+      `  ${program} header --trust-host ${trusted}`,
+      "",
+      "Other throwaway credentials, for callers on this machine:",
+      `  POST ${started.baseUrl}/test/agent-identity {"account_id":"…","chatgpt_user_id":"…"} answers {"jwt"}, for \`login --with-access-token\``,
+      `  POST ${started.baseUrl}/test/personal-access-token answers {"token"}`,
+      "Stop it with Ctrl-C."
     ])
     return yield* Effect.never
   }).pipe(Effect.scoped)
@@ -210,6 +280,8 @@ export const demo = (resolved: Pick<Resolved, "json" | "settings">) =>
       }).pipe(Effect.provide(onlineLayer({ codexHome: tokenHome, settings, accessToken: Option.none() })))
       yield* step(`9. With no ChatGPT login at all, it registered task ${viaToken.registered.taskId} and its request was accepted as agent ${String(viaToken.whoami.body["agent_runtime_id"])}.`)
     }
-    yield* step("done. Next: `agent-identity serve` runs this backend for you to try `login`, `register`, `task` and `header` by hand.")
+    yield* step("done: every step worked.")
+    yield* step(`Next: \`${PROGRAM} serve\` starts this backend and prints the three commands that do the same by hand; ` +
+      `\`${PROGRAM} --help\` lists every command.`)
     if (resolved.json) yield* Console.log(JSON.stringify({ ok: true, ...result, steps: lines }))
   }).pipe(Effect.scoped)

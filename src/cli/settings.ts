@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as path from "node:path"
-import type { SettingsError } from "../Domain/Errors.js"
+import { SettingsError } from "../Domain/Errors.js"
 import * as Settings from "../Domain/Settings.js"
 import * as KeyStore from "../services/KeyStore.js"
 
@@ -41,8 +41,26 @@ const protocolOf = (text: string): Effect.Effect<Settings.Protocol, SettingsErro
     ? Effect.succeed(text as Settings.Protocol)
     : Effect.fail(Settings.invalidProtocol(text))
 
+/** Where each setting comes from: its option, and the environment variable behind it. */
+const SOURCES: Readonly<Record<SettingsError["option"], { readonly flag?: keyof Global & string; readonly option?: string; readonly env: string }>> = {
+  baseUrl: { flag: "baseUrl", option: "--base-url", env: "CHATGPT_BASE_URL" },
+  authApiBaseUrl: { flag: "authapiBaseUrl", option: "--authapi-base-url", env: "CODEX_AGENT_IDENTITY_AUTHAPI_BASE_URL" },
+  jwksBaseUrl: { flag: "jwksBaseUrl", option: "--jwks-base-url", env: "CODEX_AGENT_IDENTITY_JWKS_BASE_URL" },
+  userAuthApiBaseUrl: { env: "CODEX_AUTHAPI_BASE_URL" },
+  protocol: { flag: "protocol", option: "--protocol", env: "AGENT_IDENTITY_PROTOCOL" }
+}
+
+/** The error, saying where the wrong value came from: the option given, else its environment variable. */
+const located = (global: Global, command: string) => (error: SettingsError): SettingsError => {
+  const source = SOURCES[error.option]
+  const flag = source.flag === undefined ? undefined : global[source.flag]
+  const given = flag !== undefined && Option.isOption(flag) && Option.isSome(flag)
+  const where = given ? `given with ${source.option}; see \`agent-identity ${command} --help\`` : `from $${source.env}`
+  return new SettingsError({ option: error.option, reason: `${error.reason} (${where})` })
+}
+
 /** Applies the environment defaults, validating every setting before any file or network is touched. */
-export const resolve = (global: Global) =>
+export const resolve = (global: Global, command = "COMMAND") =>
   Effect.gen(function*() {
     const protocol = Option.isSome(global.protocol) ? Option.some(yield* protocolOf(global.protocol.value)) : Option.none()
     const options = yield* Config.unwrap<Settings.Options>({
@@ -63,4 +81,15 @@ export const resolve = (global: Global) =>
       json: global.json,
       accessToken: Option.fromNullable(accessToken)
     } satisfies Resolved
-  })
+  }).pipe(Effect.mapError((error) => error._tag === "SettingsError" ? located(global, command)(error) : error))
+
+/**
+ * The settings of a command that brings its own backend (`serve`, `demo`): only the protocol is read
+ * (its option, else $AGENT_IDENTITY_PROTOCOL); nothing else of the environment applies to it.
+ */
+export const resolveProtocolOnly = (global: Global, command: string) =>
+  Effect.gen(function*() {
+    const protocol = Option.isSome(global.protocol) ? yield* protocolOf(global.protocol.value) : yield* Settings.fromEnv.protocol
+    const settings = yield* Settings.resolve({ protocol })
+    return { json: global.json, settings }
+  }).pipe(Effect.mapError((error) => error._tag === "SettingsError" ? located(global, command)(error) : error))

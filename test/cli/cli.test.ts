@@ -245,6 +245,8 @@ describe("agent-identity", () => {
     expect(lines.map((l) => l.split(" ")[0])).toEqual(["1.", "2.", "3.", "4.", "5.", "6.", "7.", "done."])
     expect(lines[5]).toMatch(/^6\. A request carrying it is accepted: GET \/v1\/whoami answered 200/)
     expect(lines[6]).toMatch(/^7\. .*without the backend: valid for task task_\S+\.$/)
+    // It ends with what to try next.
+    expect(lines[7]).toMatch(/^done\. Next: `agent-identity serve` starts this backend and prints the three commands/)
     expect(asJsonRun.code).toBe(0)
     const asJson = json(asJsonRun.stdout)
     expect(asJson["ok"]).toBe(true)
