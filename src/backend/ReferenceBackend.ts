@@ -433,10 +433,17 @@ export const make = (options: Options = {}) =>
     const issueIdentityRoute = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       if (!Option.exists(request.remoteAddress, isLoopbackAddress)) return HttpServerResponse.empty({ status: 403 })
-      const body = yield* Effect.orElseSucceed(request.json, () => ({}))
-      const { account_id, chatgpt_user_id } = body as { account_id?: unknown; chatgpt_user_id?: unknown }
+      // No body reads as `null`, and a body may be any JSON: only an object can hold the fields.
+      const body: unknown = yield* Effect.orElseSucceed(request.json, () => null)
+      const { account_id, chatgpt_user_id } = (typeof body === "object" && body !== null ? body : {}) as {
+        account_id?: unknown
+        chatgpt_user_id?: unknown
+      }
       if (typeof account_id !== "string" || typeof chatgpt_user_id !== "string") {
-        return HttpServerResponse.unsafeJson({ error: "account_id and chatgpt_user_id are required" }, { status: 400 })
+        return HttpServerResponse.unsafeJson(
+          { error: "a JSON object body with account_id and chatgpt_user_id (strings) is required" },
+          { status: 400 }
+        )
       }
       return HttpServerResponse.unsafeJson({ jwt: yield* issueIdentityJwt({ accountId: account_id, userId: chatgpt_user_id }) })
     })
