@@ -116,8 +116,7 @@ export const status = (resolved: Resolved) =>
         public_key: Option.getOrNull(i.publicKeySsh),
         registered_at: i.registeredAt,
         background_task_id: Option.getOrNull(i.taskId),
-        // spec/cli.md's four fields under 2026-04; today's name for the task beside them under 2026-06.
-        ...(resolved.settings.protocol === "2026-04" ? {} : { task_id: Option.getOrNull(i.taskId) })
+        task_id: Option.getOrNull(i.taskId)
       })
     })
     yield* print(resolved.json, { binding: bindingJson, identity: identityJson }, () => [

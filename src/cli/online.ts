@@ -282,8 +282,7 @@ export const demo = (resolved: Pick<Resolved, "json" | "settings">) =>
       }).pipe(Effect.provide(onlineLayer({ codexHome: tokenHome, settings, accessToken: Option.none() })))
       yield* step(`9. With no ChatGPT login at all, it registered task ${viaToken.registered.taskId} and its request was accepted as agent ${String(viaToken.whoami.body["agent_runtime_id"])}.`)
     }
-    yield* step("done: every step worked.")
-    yield* step(`Next: \`${PROGRAM} serve\` starts this backend and prints the three commands that do the same by hand; ` +
+    yield* step(`done. Next: \`${PROGRAM} serve\` starts this backend and prints the three commands that do the same by hand; ` +
       `\`${PROGRAM} --help\` lists every command.`)
     if (resolved.json) yield* Console.log(JSON.stringify({ ok: true, ...result, steps: lines }))
   }).pipe(Effect.scoped)
