@@ -18,37 +18,17 @@ import { logging } from "./logging.js"
 import { printDefect, printError } from "./output.js"
 import * as Parse from "./parse.js"
 import * as ProgressView from "./progress.js"
-import type { Global } from "./settings.js"
-import { type CommandSpec, PROGRAM } from "./spec.js"
+import { PROGRAM } from "./spec.js"
 import { colourFor } from "./style.js"
 
 const offline = () => import("./offline.js")
 const online = () => import("./online.js")
 const settings = () => import("./settings.js")
 
-/** The global options of a command line, each checked. */
-const globalOf = (command: CommandSpec, options: Parse.Options): Either.Either<Global, UsageError> =>
-  Either.gen(function*() {
-    const trustHost: Array<string> = []
-    for (const text of options.values.get("trust-host") ?? []) trustHost.push(yield* Parse.host(command, "trust-host", text))
-    const codexHome = Parse.value(options, "codex-home")
-    if (codexHome !== undefined && codexHome.trim().length === 0) return yield* Either.left(Parse.usage(command, "--codex-home is empty"))
-    const option = (name: string) => Option.fromNullable(Parse.value(options, name))
-    return {
-      codexHome: Option.fromNullable(codexHome),
-      baseUrl: option("base-url"),
-      trustHost,
-      json: options.flags.has("json"),
-      protocol: option("protocol"),
-      authapiBaseUrl: option("authapi-base-url"),
-      jwksBaseUrl: option("jwks-base-url")
-    }
-  })
-
 /** The program of a parsed command line. */
-const program = (command: CommandSpec, options: Parse.Options, args: ReadonlyArray<string>): Effect.Effect<void, unknown> =>
+const program = (run: Parse.Run): Effect.Effect<void, unknown> =>
   Effect.gen(function*() {
-    const global = yield* globalOf(command, options)
+    const { args, command, global } = run
     const { resolve, resolveProtocolOnly } = yield* Effect.promise(settings)
     const resolved = Effect.suspend(() => resolve(global, command.name))
     switch (command.name) {
@@ -59,9 +39,8 @@ const program = (command: CommandSpec, options: Parse.Options, args: ReadonlyArr
         return yield* Effect.flatMap(resolved, m[command.name])
       }
       case "verify": {
-        const maxSkewSeconds = yield* Parse.integer(command, "max-skew-seconds", Parse.value(options, "max-skew-seconds") ?? "300", 0, 1e9)
         const m = yield* Effect.promise(offline)
-        return yield* Effect.flatMap(resolved, (r) => m.verify(r, { header: args[0]!, publicKey: Parse.value(options, "public-key")!, maxSkewSeconds }))
+        return yield* Effect.flatMap(resolved, (r) => m.verify(r, { header: args[0]!, publicKey: run.publicKey, maxSkewSeconds: run.maxSkewSeconds }))
       }
       case "register":
       case "task": {
@@ -77,10 +56,8 @@ const program = (command: CommandSpec, options: Parse.Options, args: ReadonlyArr
         return yield* Effect.flatMap(resolved, (r) => m.importJwt(r, args[0]!))
       }
       case "serve": {
-        const port = yield* Parse.port(command, Parse.value(options, "port") ?? "0")
-        const host = yield* Parse.host(command, "host", Parse.value(options, "host") ?? "127.0.0.1")
         const m = yield* Effect.promise(online)
-        return yield* Effect.flatMap(resolveProtocolOnly(global, command.name), (r) => m.serve(r, { host, port }))
+        return yield* Effect.flatMap(resolveProtocolOnly(global, command.name), (r) => m.serve(r, { host: run.host, port: run.port }))
       }
       case "demo": {
         const m = yield* Effect.promise(online)
@@ -127,15 +104,8 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
       )
       return
   }
-  const { args, command, options } = request
   const tracker = ProgressView.make(process.stderr.isTTY === true ? (line) => process.stderr.write(`${line}\n`) : undefined)
-  const level = Parse.value(options, "log-level")
-  const checkedLevel = level === undefined ? Either.right(Option.none()) : Either.map(Parse.logLevel(command, level), Option.some)
-  const main = Effect.flatMap(checkedLevel, (chosen) =>
-    program(command, options, args).pipe(
-      Progress.withReporter(tracker.reporter),
-      Effect.provide(logging(chosen))
-    ))
+  const main = program(request).pipe(Progress.withReporter(tracker.reporter), Effect.provide(logging(request.logLevel)))
   // The failure is reported by `exitCode`, not by the runtime's own log line for a failed fiber.
   const fiber = Effect.runFork(Effect.exit(main))
   let interrupted = false

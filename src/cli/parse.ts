@@ -5,14 +5,31 @@
  * a `UsageError` (exit 2) that names the problem and the help to read. Pure: no I/O.
  */
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import { UsageError } from "./errors.js"
+import type { Global } from "./settings.js"
 import { accepted, COMMANDS, type CommandSpec, commandNamed, LOG_LEVELS, OPTIONS, optionNamed, PROGRAM, SHELLS } from "./spec.js"
 
 /** What the command line asks for. */
 export type Parsed =
   | { readonly _tag: "Help"; readonly command: CommandSpec | undefined }
   | { readonly _tag: "Version" }
-  | { readonly _tag: "Run"; readonly command: CommandSpec; readonly options: Options; readonly args: ReadonlyArray<string> }
+  | Run
+
+/** A command to run, with every value checked. */
+export interface Run {
+  readonly _tag: "Run"
+  readonly command: CommandSpec
+  readonly args: ReadonlyArray<string>
+  readonly global: Global
+  readonly logLevel: Option.Option<(typeof LOG_LEVELS)[number]>
+  /** `serve`'s. */
+  readonly host: string
+  readonly port: number
+  /** `verify`'s. */
+  readonly publicKey: string
+  readonly maxSkewSeconds: number
+}
 
 /** The options given: each valued one with its values in order, each flag once. */
 export interface Options {
@@ -179,8 +196,38 @@ export const parse = (args: ReadonlyArray<string>): Either.Either<Parsed, UsageE
       return Either.left(usage(command, `${arg.name} must be one of ${arg.choices.join(", ")}, not ${quoted(text)}`))
     }
   }
-  return Either.right({ _tag: "Run", command, options: { values, flags }, args: positionals })
+  return check(command, { values, flags }, positionals)
 }
+
+/** The values of a command line, each checked; the global options as `settings.ts` takes them. */
+const check = (command: CommandSpec, options: Options, args: ReadonlyArray<string>): Either.Either<Parsed, UsageError> =>
+  Either.gen(function*() {
+    const trustHost: Array<string> = []
+    for (const text of options.values.get("trust-host") ?? []) trustHost.push(yield* host(command, "trust-host", text))
+    const codexHome = value(options, "codex-home")
+    if (codexHome !== undefined && codexHome.trim().length === 0) return yield* Either.left(usage(command, "--codex-home is empty"))
+    const level = value(options, "log-level")
+    const option = (name: string) => Option.fromNullable(value(options, name))
+    return {
+      _tag: "Run" as const,
+      command,
+      args,
+      global: {
+        codexHome: Option.fromNullable(codexHome),
+        baseUrl: option("base-url"),
+        trustHost,
+        json: options.flags.has("json"),
+        protocol: option("protocol"),
+        authapiBaseUrl: option("authapi-base-url"),
+        jwksBaseUrl: option("jwks-base-url")
+      },
+      logLevel: level === undefined ? Option.none() : Option.some(yield* logLevel(command, level)),
+      host: yield* host(command, "host", value(options, "host") ?? "127.0.0.1"),
+      port: yield* port(command, value(options, "port") ?? "0"),
+      publicKey: value(options, "public-key") ?? "",
+      maxSkewSeconds: yield* integer(command, "max-skew-seconds", value(options, "max-skew-seconds") ?? "300", 0, 1e9)
+    }
+  })
 
 // Values: each check names the option and says what it expects.
 

@@ -132,29 +132,13 @@ describe("the command line", () => {
     expect(badEnv.stderr).toMatch(/^error: UsageError: AGENT_IDENTITY_LOG_LEVEL must be one of all, trace, /)
   })
 
-  it("usage errors exit 2 with one line that names the problem and the help to read", async () => {
+  it("usage errors exit 2 with one line that names the problem and the help to read (each kind once; every message: parse.test.ts)", async () => {
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
       [["serve", "--port", "abc"], "--port: \"abc\" is not an integer; see `agent-identity serve --help`"],
       [["serve", "--port", "99999"], "--port: 99999 is out of range (0 to 65535); see `agent-identity serve --help`"],
-      [["serve", "--port", "-1"], "--port: -1 is out of range (0 to 65535); see `agent-identity serve --help`"],
-      [["verify", "AgentAssertion x", "--public-key", "k", "--max-skew-seconds", "1.5"], "--max-skew-seconds: \"1.5\" is not an integer; see `agent-identity verify --help`"],
-      [["verify", "--public-key", "k"], "verify needs HEADER, the Authorization value, `AgentAssertion <token>`; see `agent-identity verify --help`"],
-      [["verify", "AgentAssertion x"], "verify needs --public-key KEY; see `agent-identity verify --help`"],
-      [["header", "--no-such-option"], "unknown option --no-such-option; see `agent-identity header --help`"],
       [["header", "--jsn"], "unknown option --jsn (did you mean --json?); see `agent-identity header --help`"],
-      [["header", "--port", "1"], "header has no option --port (it is an option of serve); see `agent-identity header --help`"],
-      [["header", "--json=yes"], "--json takes no value; see `agent-identity header --help`"],
-      [["header", "--codex-home"], "--codex-home needs a value (DIR); see `agent-identity header --help`"],
-      [["header", "--codex-home", "a", "--codex-home", "b"], "--codex-home is given 2 times; give it once; see `agent-identity header --help`"],
-      [["header", "extra"], "unexpected argument \"extra\"; see `agent-identity header --help`"],
-      [["header", "-x"], "unknown option -x (options are spelled with two dashes, as in --json); see `agent-identity header --help`"],
-      [["header", "--trust-host", "https://example.com/"], "--trust-host takes a host, not a URL (did you mean example.com?); see `agent-identity header --help`"],
-      [["header", "--trust-host", "127.0.0.1:8080"], "--trust-host takes a host without a port (did you mean 127.0.0.1?); see `agent-identity header --help`"],
+      [["verify", "--public-key", "k"], "verify needs HEADER, the Authorization value, `AgentAssertion <token>`; see `agent-identity verify --help`"],
       [["statsu"], "unknown command \"statsu\" (did you mean status?); see `agent-identity --help`"],
-      [["no-such-command"], "unknown command \"no-such-command\"; see `agent-identity --help`"],
-      [["login"], "login needs --with-access-token; see `agent-identity login --help`"],
-      [["completions", "tcsh"], "SHELL must be one of bash, zsh, fish, not \"tcsh\"; see `agent-identity completions --help`"],
-      [["demo", "--codex-home", "/tmp"], "demo does not take --codex-home: demo uses a throwaway CODEX_HOME of its own, never yours; see `agent-identity demo --help`"],
       [["demo", "--base-url", "http://127.0.0.1:1/x"], "demo does not take --base-url: demo runs against a reference backend of its own; see `agent-identity demo --help`"]
     ]
     const results = await Promise.all(cases.map(([args]) => cli(args)))

@@ -69,8 +69,8 @@ const paste = (lines: ReadonlyArray<string>) =>
   )
 
 describe("serve → recipe → header", () => {
-  it("serve prints, after its URLs, a recipe that gets a working header in three commands (default protocol, and 2026-04)", async () => {
-    for (const args of [[], ["--protocol", "2026-04"]]) {
+  for (const args of [[], ["--protocol", "2026-04"]]) {
+    it(`serve ${args.join(" ")} prints, after its URLs, a recipe that gets a working header in three commands`, async () => {
       const served = await serve(args)
       try {
         const lines = served.text.split("\n")
@@ -101,8 +101,8 @@ describe("serve → recipe → header", () => {
       } finally {
         expect(await served.stop()).toBe(0)
       }
-    }
-  })
+    })
+  }
 
   it("the test routes answer a request with no body with 400 and a message", async () => {
     const served = await serve([])
