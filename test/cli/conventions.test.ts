@@ -195,6 +195,40 @@ describe("the command line", () => {
   })
 })
 
+describe("speed", () => {
+  it("header and status load no HTTP module (every file they load, read for platform's HTTP client and server)", async () => {
+    const home = codexHomeWith(await login())
+    const list = path.join(tempDir(), "loaded.txt")
+    const hooks = path.join(tempDir(), "hooks.mjs")
+    fs.writeFileSync(hooks, [
+      "import { appendFileSync } from \"node:fs\"",
+      "export async function load(url, context, next) {",
+      `  appendFileSync(${JSON.stringify(list)}, url + "\\n")`,
+      "  return next(url, context)",
+      "}"
+    ].join("\n"))
+    const register = `data:text/javascript,import{register}from"node:module";register(${encodeURIComponent(JSON.stringify(`file://${hooks}`))})`
+    const run = (args: ReadonlyArray<string>) =>
+      new Promise<number>((resolve) =>
+        execFile(process.execPath, ["--import", register, CLI, ...args], { env: { PATH: process.env["PATH"] ?? "", HOME: tempDir() } }, (error) =>
+          resolve(error === null ? 0 : Number(error.code)))
+      )
+    const http = /Symbol\.for\("@effect\/platform\/Http(Client|Server)/
+    for (const args of [["header", "--codex-home", home], ["--json", "status", "--codex-home", home]]) {
+      fs.writeFileSync(list, "")
+      expect(await run(args)).toBe(0)
+      const files = fs.readFileSync(list, "utf8").split("\n").filter((u) => u.startsWith("file://"))
+      expect(files.length).toBeGreaterThan(1)
+      expect(files.filter((u) => http.test(fs.readFileSync(new URL(u), "utf8")))).toEqual([])
+    }
+    // The same check finds the HTTP stack where it is loaded (register, here failing for want of a login).
+    fs.writeFileSync(list, "")
+    expect(await run(["register", "--codex-home", tempDir()])).toBe(1)
+    const registerFiles = fs.readFileSync(list, "utf8").split("\n").filter((u) => u.startsWith("file://"))
+    expect(registerFiles.some((u) => http.test(fs.readFileSync(new URL(u), "utf8")))).toBe(true)
+  })
+})
+
 describe("serve and demo", () => {
   it("serve on a port in use: a ListenError that says so, not an empty message or a defect", async () => {
     const blocker = net.createServer()
