@@ -70,22 +70,25 @@ const paste = (lines: ReadonlyArray<string>) =>
 
 describe("serve → recipe → header", () => {
   for (const args of [[], ["--protocol", "2026-04"]]) {
-    it(`serve ${args.join(" ")} prints, after its URLs, a recipe that gets a working header in three commands`, async () => {
+    it(`serve${args.map((a) => ` ${a}`).join("")} prints, after its URLs, a recipe that gets a working header in three commands`, async () => {
       const served = await serve(args)
       try {
         const lines = served.text.split("\n")
         expect(lines[0]).toMatch(/^reference backend listening on http:\/\/127\.0\.0\.1:\d+\/backend-api$/)
         const recipe = recipeOf(served.text)
         // The environment, then three commands: a login into the new CODEX_HOME, task, header with the trust flag.
-        expect(recipe).toHaveLength(4)
-        expect(recipe[0]).toMatch(/^export CODEX_HOME="\$\(mktemp -d\)" CHATGPT_BASE_URL=http:\/\/127\.0\.0\.1:\d+\/backend-api/)
-        expect(recipe[0]!.includes("CODEX_AGENT_IDENTITY_AUTHAPI_BASE_URL=")).toBe(args.length === 0)
-        expect(recipe[0]!.includes("AGENT_IDENTITY_PROTOCOL=2026-04")).toBe(args.length > 0)
-        expect(recipe[1]).toContain("/test/login")
-        expect(recipe[2]).toMatch(/ task$/)
         const current = args.length === 0
+        const exports = recipe.filter((line) => line.startsWith("export "))
+        expect(exports[0]).toBe("export CODEX_HOME=\"$(mktemp -d)\"")
+        expect(exports[1]).toMatch(/^export CHATGPT_BASE_URL=http:\/\/127\.0\.0\.1:\d+\/backend-api$/)
+        expect(exports[2]).toMatch(current ? /^export CODEX_AGENT_IDENTITY_AUTHAPI_BASE_URL=http:\/\/127\.0\.0\.1:\d+\/api\/accounts$/ : /^export AGENT_IDENTITY_PROTOCOL=2026-04$/)
+        expect(exports).toHaveLength(3)
+        const commands = recipe.slice(exports.length)
+        expect(commands).toHaveLength(3)
+        expect(commands[0]).toContain("/test/login")
+        expect(commands[1]).toMatch(/ task$/)
         // Under 2026-06 the account rides beside the assertion: --json prints every header to send.
-        expect(recipe[3]).toMatch(current ? / header --json --trust-host 127\.0\.0\.1$/ : / header --trust-host 127\.0\.0\.1$/)
+        expect(commands[2]).toMatch(current ? / header --json --trust-host 127\.0\.0\.1$/ : / header --trust-host 127\.0\.0\.1$/)
 
         const pasted = await paste(recipe)
         expect(pasted.code).toBe(0)
@@ -94,7 +97,7 @@ describe("serve → recipe → header", () => {
         const headers: Record<string, string> = current ? JSON.parse(out[1]!)["headers"] : { Authorization: out[1]! }
         expect(headers["Authorization"]).toMatch(/^AgentAssertion [A-Za-z0-9_-]+$/)
         expect(pasted.stderr).toBe("")
-        const servedBase = /CHATGPT_BASE_URL=(\S+)/.exec(recipe[0]!)![1]!
+        const servedBase = /CHATGPT_BASE_URL=(\S+)/.exec(exports[1]!)![1]!
         const whoami = await fetch(`${servedBase}/v1/whoami`, { headers })
         expect(whoami.status).toBe(200)
         expect(await whoami.json()).toMatchObject({ scheme: "AgentAssertion" })
