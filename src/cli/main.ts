@@ -18,7 +18,6 @@ import { logging } from "./logging.js"
 import { printDefect, printError } from "./output.js"
 import * as Parse from "./parse.js"
 import * as ProgressView from "./progress.js"
-import { PROGRAM } from "./spec.js"
 import { colourFor } from "./style.js"
 
 const offline = () => import("./offline.js")
@@ -96,7 +95,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
   const width = process.stdout.isTTY === true && (process.stdout.columns ?? 0) > 0 ? Math.max(60, Math.min(120, process.stdout.columns)) : 100
   switch (request._tag) {
     case "Version":
-      process.stdout.write(`${PROGRAM} ${VERSION}\n`)
+      process.stdout.write(`${VERSION}\n`)
       return
     case "Help":
       process.stdout.write(

@@ -148,10 +148,10 @@ describe("the command line", () => {
     }
   })
 
-  it("--version prints the program's name and version, wherever it is", async () => {
+  it("--version prints the version, wherever it is", async () => {
     const version = JSON.parse(fs.readFileSync(path.join(path.dirname(CLI), "..", "package.json"), "utf8"))["version"]
     for (const result of await Promise.all([cli(["--version"]), cli(["status", "--version"])])) {
-      expect(result).toEqual({ code: 0, stdout: `agent-identity ${version}\n`, stderr: "" })
+      expect(result).toEqual({ code: 0, stdout: `${version}\n`, stderr: "" })
     }
   })
 
