@@ -266,11 +266,15 @@ export const host = (command: CommandSpec, name: string, text: string): Either.E
   return Either.right(trimmed)
 }
 
-/** A log level of Effect's, in any case. */
+/** Effect's own labels of two levels, accepted beside the names help lists. */
+const LEVEL_LABELS: Readonly<Record<string, (typeof LOG_LEVELS)[number]>> = { warn: "warning", off: "none" }
+
+/** A log level of Effect's, in any case: a name help lists, or Effect's label (`warn`, `off`). */
 export const logLevel = (command: CommandSpec | undefined, text: string): Either.Either<(typeof LOG_LEVELS)[number], UsageError> => {
   const lower = text.trim().toLowerCase()
-  return (LOG_LEVELS as ReadonlyArray<string>).includes(lower)
-    ? Either.right(lower as (typeof LOG_LEVELS)[number])
+  const name = LEVEL_LABELS[lower] ?? lower
+  return (LOG_LEVELS as ReadonlyArray<string>).includes(name)
+    ? Either.right(name as (typeof LOG_LEVELS)[number])
     : Either.left(usage(command, `--log-level must be one of ${LOG_LEVELS.join(", ")}, not ${quoted(text)}`))
 }
 

@@ -37,6 +37,8 @@ describe("parse", () => {
     expect(stdin._tag === "Run" && stdin.args).toEqual(["-"])
     const level = Either.getOrThrow(parse(["--log-level", "DEBUG", "status"]))
     expect(level._tag === "Run" && level.logLevel).toEqual(Option.some("debug"))
+    const label = Either.getOrThrow(parse(["status", "--log-level", "Warn"]))
+    expect(label._tag === "Run" && label.logLevel).toEqual(Option.some("warning"))
   })
 
   it("help and version win wherever they are; no command is the program's help", () => {
