@@ -59,10 +59,13 @@ const importJwt = Command.make(
   "import-jwt",
   {
     ...global,
-    jwt: Args.text({ name: "JWT" }).pipe(Args.withDescription("the Agent Identity JWT, or - to read it from stdin (keeps it out of `ps`)"))
+    jwt: Args.text({ name: "-" }).pipe(
+      Args.withDescription("read the JWT from stdin (the default, unless $AGENT_IDENTITY_JWT is set); never give the JWT itself here: `ps` shows it to every user"),
+      Args.optional
+    )
   },
   (options) => Effect.flatMap(resolve(options), (resolved) => Effect.flatMap(online, (m) => m.importJwt(resolved, options.jwt)))
-).pipe(Command.withDescription("verify an Agent Identity JWT against the backend's JWKS (RS256) and store it in auth.json"))
+).pipe(Command.withDescription("verify an Agent Identity JWT (from stdin or $AGENT_IDENTITY_JWT) against the backend's JWKS (RS256) and store it in auth.json"))
 
 const login = Command.make(
   "login",

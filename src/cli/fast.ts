@@ -7,7 +7,9 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import { logging, oneLine, printError } from "./logging.js"
+import { UsageError } from "../Domain/Errors.js"
+import { logging } from "./logging.js"
+import { printDefect, printError } from "./output.js"
 import * as Offline from "./offline.js"
 import { type Global, resolve } from "./settings.js"
 
@@ -55,7 +57,7 @@ export const runFast = async (argv: ReadonlyArray<string>): Promise<boolean> => 
   if (Exit.isSuccess(exit)) return true
   const failure = Cause.failureOption(exit.cause)
   if (Option.isSome(failure)) printError(failure.value)
-  else process.stderr.write(`error: Defect: ${oneLine(String(Cause.squash(exit.cause)))}\n`)
-  process.exitCode = 1
+  else printDefect(Cause.squash(exit.cause))
+  process.exitCode = Option.isSome(failure) && failure.value instanceof UsageError ? 2 : 1
   return true
 }

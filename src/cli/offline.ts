@@ -14,10 +14,11 @@ import { verifyAgentAssertion } from "../crypto/assertion.js"
 import { parseSshPublicKey } from "../crypto/ed25519.js"
 import { parseTimestamp, withinSkew } from "../crypto/time.js"
 import { AssertionRejectedError, LoginUnavailableError } from "../Domain/Errors.js"
+import { isHeaderSafeToken } from "../Domain/Endpoints.js"
 import * as Identity from "../manager/Identity.js"
 import * as KeyStore from "../services/KeyStore.js"
 import type { Resolved } from "./global.js"
-import { print } from "./output.js"
+import { print, warnIfExposed } from "./output.js"
 
 /** The offline services on the file KeyStore. */
 export const offlineLayer = (resolved: Resolved) =>
@@ -35,6 +36,7 @@ export const offlineLayer = (resolved: Resolved) =>
 /** `header`: the Authorization value for a downstream request. */
 export const header = (resolved: Resolved) =>
   Effect.gen(function*() {
+    yield* warnIfExposed(resolved.codexHome)
     const identity = yield* Identity.Identity
     const chosen = yield* identity.authorizationHeaderOrBearer
     if (Option.isNone(chosen)) {
@@ -46,6 +48,10 @@ export const header = (resolved: Resolved) =>
       })
     }
     const value = Redacted.value(chosen.value.value)
+    // The value is printed for a script to send as a header: one no header can carry is refused, not escaped.
+    if (chosen.value.scheme === "Bearer" && !isHeaderSafeToken(value.slice("Bearer ".length))) {
+      return yield* new LoginUnavailableError({ reason: "MalformedToken" })
+    }
     const json = resolved.settings.protocol === "2026-04"
       ? { authorization: value, scheme: chosen.value.scheme }
       : { authorization: value, scheme: chosen.value.scheme, headers: Identity.requestHeaders(chosen.value) }
@@ -55,6 +61,7 @@ export const header = (resolved: Resolved) =>
 /** `status`: binding, stored identity and task; never the private key. */
 export const status = (resolved: Resolved) =>
   Effect.gen(function*() {
+    yield* warnIfExposed(resolved.codexHome)
     const { binding, identity } = yield* (yield* Identity.Identity).status
     const bindingJson = Option.match(binding, {
       onNone: () => null,
@@ -85,6 +92,7 @@ export const status = (resolved: Resolved) =>
 /** `forget`: removes the stored identity, nothing else. */
 export const forget = (resolved: Resolved) =>
   Effect.gen(function*() {
+    yield* warnIfExposed(resolved.codexHome)
     const removed = yield* (yield* Identity.Identity).forget
     yield* print(resolved.json, { removed }, () => [removed ? "removed the stored agent identity" : "no stored agent identity"])
   }).pipe(Effect.provide(offlineLayer(resolved)))
