@@ -129,7 +129,7 @@ const loginMessages: Record<LoginUnavailableReason, string> = {
   Unsupported: "auth.json holds a login this library cannot use for agent identity; log in with `codex login` or an access token",
   PersonalAccessToken: "a personal access token is a Bearer login and has no agent identity; use an Agent Identity access token or `codex login`",
   MalformedToken:
-    "the ChatGPT access token in auth.json holds characters an HTTP header cannot carry (control characters or non-ASCII); log in again with `codex login`"
+    "the access token holds characters an HTTP header cannot carry (control characters, spaces or non-ASCII); log in again with `codex login`"
 }
 
 /** No ChatGPT login can be used: none, an API-key login, a missing, expired or malformed token, or a missing account. */

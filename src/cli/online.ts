@@ -21,8 +21,8 @@ import { start } from "../backend/server.js"
 import { verifyAgentAssertion } from "../crypto/assertion.js"
 import { sshFingerprint } from "../crypto/ed25519.js"
 import { agentIdentityLoginDocument, formatAuthDocument, isPersonalAccessToken } from "../Domain/AuthDocument.js"
-import { whoamiUrl } from "../Domain/Endpoints.js"
-import { AgentIdentityJwtError, AssertionRejectedError, UsageError } from "../Domain/Errors.js"
+import { isHeaderSafeToken, whoamiUrl } from "../Domain/Endpoints.js"
+import { AgentIdentityJwtError, AssertionRejectedError, LoginUnavailableError, UsageError } from "../Domain/Errors.js"
 import * as Settings from "../Domain/Settings.js"
 import { escapeControls, toSafeJson } from "../Domain/Text.js"
 import * as HttpMiddleware from "../http/middleware.js"
@@ -151,6 +151,8 @@ const storeAccessToken = (context: Context, token: Redacted.Redacted<string>) =>
   Effect.gen(function*() {
     const store = yield* KeyStore.KeyStore
     if (Redacted.value(token).length === 0) return yield* new AgentIdentityJwtError({ reason: "no access token on stdin" })
+    // Sent as a header (a personal access token) or stored for Codex to send: one no header can carry is refused.
+    if (!isHeaderSafeToken(Redacted.value(token))) return yield* new LoginUnavailableError({ reason: "MalformedToken" })
     if (isPersonalAccessToken(Redacted.value(token))) {
       const who = yield* (yield* PersonalAccessToken.PersonalAccessToken).whoami(token)
       yield* store.saveLogin({ OPENAI_API_KEY: null, personal_access_token: Redacted.value(token) })

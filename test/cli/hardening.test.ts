@@ -91,29 +91,39 @@ describe("a wrong local clock", () => {
 })
 
 describe("tokens and ids from outside", () => {
-  it("an access token with CR/LF is a LoginUnavailableError (MalformedToken) for register and header; nothing is sent", async () => {
-    await withBackend({}, async ({ backend, baseUrl }) => {
+  it("an access token with CR/LF is a LoginUnavailableError (MalformedToken) for register, task, header and login, under both protocols; nothing is sent", async () => {
+    await withBackend({}, async ({ authApiBaseUrl, backend, baseUrl }) => {
       const token = "at_good\r\nX-Injected: 1"
       const home = codexHomeWith(chatgptAuthDocument({ accountId: "account-123", userId: "user-123", accessToken: token }))
       const before = await Effect.runPromise(backend.calls)
-      for (const command of ["register", "task", "header"]) {
-        const result = await cli([command, "--codex-home", home, "--base-url", baseUrl])
+      const runs = [
+        ...["register", "task", "header"].flatMap((command) => [
+          [command, "--codex-home", home, "--base-url", baseUrl],
+          [command, "--codex-home", home, "--base-url", baseUrl, "--protocol", "2026-06", "--authapi-base-url", authApiBaseUrl]
+        ])
+      ]
+      for (const args of runs) {
+        const command = args.join(" ")
+        const result = await cli(args)
         expect(result.code, command).toBe(1)
-        expect(result.stderr).toMatch(/^error: LoginUnavailableError: the ChatGPT access token in auth\.json holds characters an HTTP header cannot carry/)
+        expect(result.stderr).toMatch(/^error: LoginUnavailableError: the access token holds characters an HTTP header cannot carry/)
         expect(result.stdout).toBe("")
       }
+      const login = await cli(["login", "--with-access-token", "--codex-home", tempDir(), "--base-url", baseUrl, "--protocol", "2026-06"], {}, "at-token\r\nX-Injected: 1")
+      expect(login.code).toBe(1)
+      expect(login.stderr).toMatch(/^error: LoginUnavailableError: the access token holds characters an HTTP header cannot carry/)
       expect(await Effect.runPromise(backend.calls)).toEqual(before)
     })
   }, 60_000)
 
-  it("unsafe task ids from the server are refused (TaskIdError) and not stored; a stored one is never signed", async () => {
+  it("unsafe task ids from the server are refused (RuntimeIdError, task) and not stored; a stored one is never signed", async () => {
     const bad = ["task\u001b[2J", "task\r\nX: 1", "", "a/b", "t".repeat(257), "..", "task\u202eevil"]
     let refused = 0
     for (const id of bad) {
       await withBackend({ sealTaskIds: false, nextTaskId: () => id }, async ({ backend, baseUrl }) => {
         const home = codexHomeWith(await Effect.runPromise(backend.issueLogin()))
         const result = await cli(["task", "--codex-home", home, "--base-url", baseUrl])
-        if (result.code === 1 && /^error: TaskIdError: unsafe agent task id /.test(result.stderr)) refused++
+        if (result.code === 1 && /^error: RuntimeIdError: unsafe agent task id /.test(result.stderr)) refused++
         expect(readAuth(home)["agent_identity"].background_task_id).toBeUndefined()
       })
     }

@@ -25,9 +25,10 @@ import { PID_NAMESPACE } from "../../src/internal/files.js"
 import * as KeyStore from "../../src/services/KeyStore.js"
 import { chatgptAuthDocument } from "../../src/testing/index.js"
 import { CLI, cleanTemps, readAuth, tempDir } from "../cli/helpers.js"
+import { counts, report, timeout } from "../utils/profile.js"
 import { bundleEntry } from "./fixtures/bundleEntry.js"
 
-const ROUNDS = Number(process.env["RELIABILITY_NAMESPACE_ROUNDS"] ?? 6)
+const ROUNDS = counts.namespaceRounds
 const UNSHARE = ["--pid", "--fork", "--mount-proc"]
 const canUnshare = spawnSync("unshare", [...UNSHARE, "true"]).status === 0
 
@@ -147,20 +148,21 @@ describe("PID namespaces (promise 15)", () => {
     const scope = Effect.runSync(Scope.make())
     try {
       // The reference backend, its registration answered after 400 ms so that the two runs overlap.
-      const { baseUrl, service } = await Effect.runPromise(Effect.gen(function*() {
+      const { authApiBaseUrl, baseUrl, service } = await Effect.runPromise(Effect.gen(function*() {
         const { router, service } = yield* ReferenceBackend.make({})
         const app = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
           request.url.endsWith("/v1/agent/register") ? Effect.zipRight(Effect.sleep("400 millis"), router) : router)
         const server = yield* NodeHttpServer.make(() => createServer(), { host: "127.0.0.1", port: 0 })
         yield* HttpServer.serveEffect(app).pipe(Effect.provideService(HttpServer.HttpServer, server))
         const port = server.address._tag === "TcpAddress" ? server.address.port : 0
-        return { baseUrl: `http://127.0.0.1:${port}/backend-api`, service }
+        return { baseUrl: `http://127.0.0.1:${port}/backend-api`, authApiBaseUrl: `http://127.0.0.1:${port}/api/accounts`, service }
       }).pipe(Scope.extend(scope)))
       let exact = 0
       for (let round = 0; round < ROUNDS; round++) {
         const home = tempDir()
         fs.writeFileSync(path.join(home, "auth.json"), formatAuthDocument(await Effect.runPromise(service.issueLogin())), { mode: 0o600 })
-        const args = [CLI, "register", "--codex-home", home, "--base-url", baseUrl, "--json"]
+        // The default protocol (2026-06: registration at the AuthAPI with the user's Bearer token).
+        const args = [CLI, "register", "--codex-home", home, "--base-url", baseUrl, "--authapi-base-url", authApiBaseUrl, "--json"]
         const before = await Effect.runPromise(service.agentCount)
         // Either side first, in turn: the first holds the lock through its 400 ms registration.
         const hostFirst = round % 2 === 0
@@ -176,7 +178,7 @@ describe("PID namespaces (promise 15)", () => {
         if (ok) exact++
         else console.log(`round ${round}: ${agents} agents, stored ${stored}`, runs)
       }
-      console.log(
+      report(
         `PID namespace race (${canUnshare ? "host vs unshare --pid" : "no namespaces on this machine: host vs host"}): ` +
           `${ROUNDS} rounds -> one agent registered and the stored one printed by both processes in ${exact}/${ROUNDS}`
       )
@@ -184,5 +186,5 @@ describe("PID namespaces (promise 15)", () => {
     } finally {
       await Effect.runPromise(Scope.close(scope, Exit.void))
     }
-  }, 180_000)
+  }, timeout(120_000, 300_000))
 })

@@ -19,6 +19,7 @@ import * as C from "../../src/crypto/index.js"
 import { escapeControls, toSafeJson } from "../../src/Domain/Text.js"
 import { chatgptAuthDocument } from "../../src/testing/index.js"
 import { cleanTemps, cli, type Result, tempDir } from "../cli/helpers.js"
+import { report } from "../utils/profile.js"
 
 afterEach(cleanTemps)
 
@@ -141,6 +142,8 @@ describe("no control character from outside reaches stdout or stderr (promise 19
     await run("an unknown argument", ["status", `--${HOSTILE_ARG}`])
     await run("serve on a hostile host", ["serve", "--host", HOSTILE_ARG, "--port", "1"])
     await run("a hostile log level", ["status"], { AGENT_IDENTITY_LOG_LEVEL: HOSTILE_ARG })
+    await run("login: a hostile token", ["login", "--with-access-token", "--codex-home", tempDir(), "--protocol", "2026-06"], {}, HOSTILE)
+    await run("login: a hostile JWT", ["login", "--with-access-token", "--codex-home", tempDir(), "--protocol", "2026-06"], {}, hostileJwt)
 
     let dirty = 0
     let escaped = 0
@@ -154,7 +157,7 @@ describe("no control character from outside reaches stdout or stderr (promise 19
         if (/\\x1b|\\u001b/.test(text)) escaped++
       }
     }
-    console.log(
+    report(
       `terminal: ${outputs.length} command runs (${outputs.length * 2} streams) against hostile text of ${CONTROLS.length} control characters -> ` +
         `${dirty} streams with a control character; ${escaped} showed the hostile text escaped`
     )
