@@ -267,12 +267,3 @@ export const AuthError = Schema.Union(
   BootstrapUnavailableError,
   SettingsError
 )
-
-/** The command line was used wrongly (the CLI exits 2): a bad option value, a secret given on argv. */
-export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
-  reason: Schema.String
-}) {
-  override get message() {
-    return this.reason
-  }
-}

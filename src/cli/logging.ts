@@ -9,7 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
-import { UsageError } from "../Domain/Errors.js"
+import { UsageError } from "./usage.js"
 import { escapeControls } from "../Domain/Text.js"
 
 const LEVELS = LogLevel.allLevels.map((level) => level.label.toLowerCase()).join(", ")
