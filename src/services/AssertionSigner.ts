@@ -137,14 +137,26 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
       return value
     }
 
-    // The last check before ids from outside (a server, auth.json, a session's rollout) go into a header.
-    const agentAssertion = (identity: SigningIdentity, target: AssertionTarget) =>
-      identity.agentRuntimeId !== target.agentRuntimeId
-        ? Effect.fail(new BindingMismatchError({ field: "runtime", expected: identity.agentRuntimeId, actual: target.agentRuntimeId }))
-        : Effect.zipRight(
-          Effect.zipRight(validateRuntimeId(target.agentRuntimeId), validateTaskId(target.taskId)),
-          Effect.map(now, (millis) => header(identity.key, target, millis))
-        )
+    // The last check before ids from outside (a server, auth.json, a session's rollout) go into a header;
+    // the pair last found safe is remembered, so a header per request costs no more than before.
+    let lastSafe: AssertionTarget | undefined
+    const unsafeIds = (target: AssertionTarget): RuntimeIdError | undefined => {
+      if (lastSafe !== undefined && lastSafe.agentRuntimeId === target.agentRuntimeId && lastSafe.taskId === target.taskId) return undefined
+      const runtime = validateRuntimeId(target.agentRuntimeId)
+      if (Either.isLeft(runtime)) return runtime.left
+      const task = validateTaskId(target.taskId)
+      if (Either.isLeft(task)) return task.left
+      lastSafe = { agentRuntimeId: target.agentRuntimeId, taskId: target.taskId }
+      return undefined
+    }
+
+    const agentAssertion = (identity: SigningIdentity, target: AssertionTarget) => {
+      if (identity.agentRuntimeId !== target.agentRuntimeId) {
+        return Effect.fail(new BindingMismatchError({ field: "runtime", expected: identity.agentRuntimeId, actual: target.agentRuntimeId }))
+      }
+      const unsafe = unsafeIds(target)
+      return unsafe !== undefined ? Effect.fail(unsafe) : Effect.map(now, (millis) => header(identity.key, target, millis))
+    }
 
     return {
       generate: Effect.sync(() => new AgentKey(generateKey())),
