@@ -14,6 +14,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import { unsafeIdReason } from "./Endpoints.js"
 import { AgentRuntimeId, TaskId } from "./Ids.js"
 import { decodeJwtPayload } from "./Jwt.js"
 
@@ -215,6 +216,12 @@ const readIdentity = (value: unknown): IdentitySlot => {
   if (typeof value === "string") return { _tag: "Jwt", jwt: Redacted.make(value) }
   const record = decodeRecord(value)
   if (Either.isLeft(record)) return { _tag: "Foreign", form: "unrecognised record" }
+  // Stored ids go into URLs, headers and terminals: a record whose ids break the rule is not used.
+  const { agent_runtime_id, background_task_id, task_id } = record.right
+  if (unsafeIdReason(agent_runtime_id) !== undefined) return { _tag: "Foreign", form: "a record with an unsafe agent_runtime_id" }
+  for (const [field, id] of [["task_id", task_id], ["background_task_id", background_task_id]] as const) {
+    if (id !== undefined && unsafeIdReason(id) !== undefined) return { _tag: "Foreign", form: `a record with an unsafe ${field}` }
+  }
   const forms = recordForms(record.right)
   return forms.seed || forms.current ? { _tag: "Record", record: record.right, forms } : { _tag: "Foreign", form: "incomplete record" }
 }

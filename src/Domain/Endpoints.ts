@@ -5,6 +5,7 @@
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { RuntimeIdError, SettingsError } from "./Errors.js"
+import { toSafeJson } from "./Text.js"
 
 /** The text without its trailing `/` characters (Rust's `trim_end_matches('/')`). */
 export const trimTrailingSlashes = (text: string): string => text.replace(/\/+$/, "")
@@ -54,28 +55,34 @@ export const biscuitUrl = (base: string): string => `${trimTrailingSlashes(base)
 /** `POST {base}/v1/agent/register`. */
 export const registerUrl = (base: string): string => `${trimTrailingSlashes(base)}${PATHS.register}`
 
-const MAX_RUNTIME_ID_LENGTH = 256
-// Path separators, query and fragment starters, whitespace and control characters.
-const UNSAFE_RUNTIME_ID = /[/\\?#\s\u0000-\u001f\u007f-\u009f]/u
+const MAX_ID_LENGTH = 256
+// Path separators, query and fragment starters, whitespace, control and bidi characters.
+const UNSAFE_ID = /[/\\?#\s\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/u
 
 /** Shown in errors: JSON-escaped (so control characters are visible) and cut to 80 characters. */
-const describeRuntimeId = (id: string): string => {
-  const shown = JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}…` : id)
-  return shown
+const describeId = (id: string): string => toSafeJson(id.length > 80 ? `${id.slice(0, 80)}…` : id)
+
+/**
+ * Why an id from outside (a server answer, a JWT, a stored record) is unsafe to put in a URL path
+ * segment, a header or a terminal; undefined when it is safe. The one rule for runtime and task ids.
+ */
+export const unsafeIdReason = (id: string): string | undefined => {
+  if (id.length === 0) return "it is empty"
+  if (id.length > MAX_ID_LENGTH) return `it is longer than ${MAX_ID_LENGTH} characters`
+  if (id === "." || id === "..") return "it is a relative path segment"
+  if (UNSAFE_ID.test(id)) return "it contains a path separator, ?, #, whitespace or a control character"
+  return undefined
 }
 
 /** An id from the server (`runtime` by default, or `task`), refused unless it is safe in a URL path segment and a header. */
 export const validateRuntimeId = (id: string, kind: "runtime" | "task" = "runtime"): Either.Either<string, RuntimeIdError> => {
-  const fail = (reason: string) =>
-    Either.left(new RuntimeIdError({ reason, runtimeId: describeRuntimeId(id), ...(kind === "task" ? { kind } : {}) }))
-  if (id.length === 0) return fail("it is empty")
-  if (id.length > MAX_RUNTIME_ID_LENGTH) return fail(`it is longer than ${MAX_RUNTIME_ID_LENGTH} characters`)
-  if (id === "." || id === "..") return fail("it is a relative path segment")
-  if (UNSAFE_RUNTIME_ID.test(id)) return fail("it contains a path separator, ?, #, whitespace or a control character")
-  return Either.right(id)
+  const reason = unsafeIdReason(id)
+  return reason === undefined
+    ? Either.right(id)
+    : Either.left(new RuntimeIdError({ reason, runtimeId: describeId(id), ...(kind === "task" ? { kind } : {}) }))
 }
 
-/** A task id from the server, refused unless it is printable, bounded and safe in a header (the runtime id's rule). */
+/** A task id (from the server, a stored record or a session), refused by the runtime id's rule. */
 export const validateTaskId = (id: string): Either.Either<string, RuntimeIdError> => validateRuntimeId(id, "task")
 
 /** `POST {authapi}/v1/agent/register` (2026-06). */
@@ -163,6 +170,12 @@ export const jwksUrl = (base: string, protocol: "2026-04" | "2026-06" = "2026-06
   if (protocol === "2026-06" || trimmed.includes("/api/codex")) return `${trimmed}${PATHS.jwks}`
   return `${trimmed}/api/codex${PATHS.jwks}`
 }
+
+/**
+ * Whether a credential (an access token) can be sent as `Bearer <token>`: visible ASCII only. A CR, LF
+ * or other control character would otherwise end as a defect of the HTTP stack, or split a header.
+ */
+export const isHeaderSafeToken = (token: string): boolean => /^[\x21-\x7e]+$/.test(token)
 
 const CODEX_HOSTS = ["chatgpt.com", "chat.openai.com", "chatgpt-staging.com"]
 const CODEX_HOST_SUFFIXES = [".chatgpt.com", ".chatgpt-staging.com"]

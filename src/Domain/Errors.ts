@@ -31,6 +31,9 @@ export class BindingMismatchError extends Schema.TaggedError<BindingMismatchErro
   }
 }
 
+/** A 401 whose body speaks of the request's timestamp: the local clock may be wrong. */
+const TIMESTAMP_REFUSAL = /timestamp|clock|skew/i
+
 /** The backend answered with a status that is not success. */
 export class HttpStatusError extends Schema.TaggedError<HttpStatusError>()("HttpStatusError", {
   operation: HttpOperation,
@@ -39,10 +42,22 @@ export class HttpStatusError extends Schema.TaggedError<HttpStatusError>()("Http
   url: Schema.String,
   body: Schema.String,
   /** From `Retry-After` (seconds or an HTTP date), when the server sent one. */
-  retryAfterMillis: Schema.optional(Schema.Number)
+  retryAfterMillis: Schema.optional(Schema.Number),
+  /** The server's clock minus ours, from its `Date` header (whole seconds), when it sent one. */
+  serverClockOffsetMillis: Schema.optional(Schema.Number)
 }) {
+  /** A hint about the local clock when the server refused the request's timestamp. */
+  get clockHint(): string | undefined {
+    if (this.status !== 401 || !TIMESTAMP_REFUSAL.test(this.body)) return undefined
+    const offset = this.serverClockOffsetMillis
+    if (offset === undefined) return "the server refused the request's timestamp: check that this machine's clock is right"
+    const seconds = Math.round(Math.abs(offset) / 1000)
+    if (seconds <= 2) return "the server refused the request's timestamp, though its clock agrees with this machine's within 2 s (by its Date header)"
+    return `the server refused the request's timestamp, and its clock is ${seconds} s ${offset > 0 ? "ahead of" : "behind"} this machine's (by its Date header): check this machine's clock`
+  }
   override get message() {
-    return `${this.operation} request failed with status ${this.status} from ${this.method} ${this.url}: ${this.body}`
+    const hint = this.clockHint
+    return `${this.operation} request failed with status ${this.status} from ${this.method} ${this.url}: ${this.body}${hint === undefined ? "" : ` (${hint})`}`
   }
 }
 
@@ -100,7 +115,8 @@ export const LoginUnavailableReason = Schema.Literal(
   "MissingAccount",
   "Expired",
   "Unsupported",
-  "PersonalAccessToken"
+  "PersonalAccessToken",
+  "MalformedToken"
 )
 export type LoginUnavailableReason = typeof LoginUnavailableReason.Type
 
@@ -111,10 +127,12 @@ const loginMessages: Record<LoginUnavailableReason, string> = {
   MissingAccount: "the ChatGPT login in auth.json has no account id; run `codex login` again",
   Expired: "the ChatGPT access token was rejected (expired or revoked); log in again with `codex login`",
   Unsupported: "auth.json holds a login this library cannot use for agent identity; log in with `codex login` or an access token",
-  PersonalAccessToken: "a personal access token is a Bearer login and has no agent identity; use an Agent Identity access token or `codex login`"
+  PersonalAccessToken: "a personal access token is a Bearer login and has no agent identity; use an Agent Identity access token or `codex login`",
+  MalformedToken:
+    "the access token holds characters an HTTP header cannot carry (control characters, spaces or non-ASCII); log in again with `codex login`"
 }
 
-/** No ChatGPT login can be used: none, an API-key login, a missing token or account, or an expired token. */
+/** No ChatGPT login can be used: none, an API-key login, a missing, expired or malformed token, or a missing account. */
 export class LoginUnavailableError extends Schema.TaggedError<LoginUnavailableError>()("LoginUnavailableError", {
   reason: LoginUnavailableReason
 }) {
@@ -123,14 +141,19 @@ export class LoginUnavailableError extends Schema.TaggedError<LoginUnavailableEr
   }
 }
 
-/** auth.json could not be read, parsed, locked or written. */
+/**
+ * auth.json could not be read, parsed, locked or written. `NotRegularFile`: the path (or the lock's)
+ * is a FIFO, directory, device or socket, refused before it is opened. `systemError` keeps the
+ * system's own words (`EROFS: read-only file system`) when a system call failed.
+ */
 export class KeyStoreError extends Schema.TaggedError<KeyStoreError>()("KeyStoreError", {
-  reason: Schema.Literal("Io", "Unparseable", "Lock"),
+  reason: Schema.Literal("Io", "Unparseable", "Lock", "NotRegularFile"),
   path: Schema.String,
-  detail: Schema.String
+  detail: Schema.String,
+  systemError: Schema.optional(Schema.String)
 }) {
   override get message() {
-    return `${this.path}: ${this.detail}`
+    return `${this.path}: ${this.detail}${this.systemError === undefined ? "" : ` (${this.systemError})`}`
   }
 }
 

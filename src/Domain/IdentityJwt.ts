@@ -5,6 +5,7 @@
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { formatTimestamp } from "../crypto/time.js"
+import { unsafeIdReason } from "./Endpoints.js"
 import { AgentIdentityJwtError } from "./Errors.js"
 import { issuePaths } from "./issuePaths.js"
 import { decodeJwtPayload } from "./Jwt.js"
@@ -48,8 +49,13 @@ const FAILURES = {
 export const decodeUnverified = (jwt: string): Either.Either<Claims, AgentIdentityJwtError> => {
   const payload = decodeJwtPayload(jwt, { exactParts: true })
   if (Either.isLeft(payload)) return fail(FAILURES[payload.left])
-  return Either.mapLeft(decodeClaims(payload.right), (error) =>
-    new AgentIdentityJwtError({ reason: `agent identity JWT is missing claims: ${issuePaths(error.issue, "payload").join(", ")}` }))
+  const claims = decodeClaims(payload.right)
+  if (Either.isLeft(claims)) {
+    return fail(`agent identity JWT is missing claims: ${issuePaths(claims.left.issue, "payload").join(", ")}`)
+  }
+  // The runtime id goes into URLs, headers and terminals: the same rule as a server's answer.
+  const unsafe = unsafeIdReason(claims.right.agent_runtime_id)
+  return unsafe === undefined ? Either.right(claims.right) : fail(`agent identity JWT has an unsafe agent_runtime_id: ${unsafe}`)
 }
 
 /** `iat` as a Codex timestamp, or "unknown" when absent or not a representable time (a hostile or broken JWT). */

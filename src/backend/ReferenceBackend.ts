@@ -1,9 +1,15 @@
 /**
  * The reference backend: an HttpRouter that makes the checks the ChatGPT backend would make —
- * bearer tokens it issued; biscuits that are random, single-use and bound to the method and exact
- * URL; request-id format; body schemas; the ssh key's shape; the task signature against the
+ * bearer tokens it issued; biscuits that are random, single-use, short-lived and bound to the method
+ * and exact URL; request-id format; body schemas; the ssh key's shape; the task signature against the
  * registered key; timestamp skew; task ids sealed to the agent's key — plus `GET /v1/whoami`
  * (AgentAssertion or Bearer). State is in memory. It also issues throwaway ChatGPT logins.
+ *
+ * Reachable by anyone who can reach its port, it holds only bounded state for them: a body is
+ * refused past 64 KiB before it is read (Content-Length first, the stream capped otherwise), and
+ * only after the credential is checked; biscuits, throwaway logins and personal access tokens expire
+ * and are capped in number; requests are recorded only when a test asks for it (`recordRequests`),
+ * and then only the latest ones.
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
@@ -47,6 +53,15 @@ export interface Options {
   /** Ids for new agents and tasks (default random). */
   readonly nextRuntimeId?: () => string
   readonly nextTaskId?: () => string
+  /**
+   * Keep the latest requests (headers and body: credentials included) for `requests`. Off by default:
+   * tests turn it on; `true` keeps the latest 1,000, a number that many.
+   */
+  readonly recordRequests?: boolean | number
+  /** How long a biscuit stays valid (default 300 s). */
+  readonly biscuitTtlSeconds?: number
+  /** How long a throwaway login or personal access token stays valid (default 24 h). */
+  readonly loginTtlSeconds?: number
   /** Answer the n-th call (from 0) of an endpoint with this response instead (it may be delayed or echo the request). */
   readonly fault?: (
     endpoint: Endpoint,
@@ -63,10 +78,15 @@ interface Login {
   readonly planType: string
   readonly isFedramp: boolean
 }
+/** A login or personal access token as issued: valid until `expiresAt` (the backend's Clock). */
+interface IssuedLogin extends Login {
+  readonly expiresAt: number
+}
 interface Biscuit {
   readonly method: string
   readonly url: string
   readonly login: Login
+  readonly expiresAt: number
   used: boolean
 }
 interface Agent {
@@ -99,11 +119,11 @@ export interface Service {
   readonly issueLogin: (options?: LoginOptions) => Effect.Effect<AuthDocument>
   /** Issues a personal access token (`at-…`) for a login; the AuthAPI's whoami names its account. */
   readonly issuePersonalAccessToken: (options?: LoginOptions) => Effect.Effect<string>
-  /** Every request received so far. */
+  /** The latest requests received, when `recordRequests` is on (else none). */
   readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
   /** Calls per endpoint so far (faulted ones included). */
   readonly calls: Effect.Effect<Readonly<Record<Endpoint, number>>>
-  /** Requests that were refused, with why (for tests). */
+  /** The latest 1,000 requests that were refused, with why (for tests). */
   readonly rejections: Effect.Effect<ReadonlyArray<{ readonly endpoint: Endpoint; readonly status: number; readonly reason: string }>>
   /**
    * Issues an Agent Identity JWT (RS256, signed with the backend's key, `kid` in its JWKS) for a new
@@ -138,6 +158,54 @@ export const isLoopbackAddress = (address: string): boolean =>
 
 const randomId = (prefix: string) => `${prefix}${encodeBase64Url(randomBytes(12))}`
 
+/** The largest request body read: the size the client itself accepts in an answer. */
+export const MAX_REQUEST_BODY_BYTES = 64 * 1024
+const MAX_REJECTIONS = 1000
+const MAX_LOGINS = 1000
+const MAX_BISCUITS = 10_000
+
+/** Appends to a list that keeps only its latest `limit` items. */
+const pushBounded = <A>(list: Array<A>, item: A, limit: number) => {
+  list.push(item)
+  if (list.length > limit) list.splice(0, list.length - limit)
+}
+
+/**
+ * Drops a map's expired entries (it is in issue order, so they are at its front) and its oldest
+ * beyond `limit`.
+ */
+const prune = <V extends { readonly expiresAt: number }>(map: Map<string, V>, now: number, limit: number) => {
+  for (const [key, value] of map) {
+    if (value.expiresAt >= now && map.size <= limit) break
+    map.delete(key)
+  }
+}
+
+const tooLarge = () =>
+  HttpServerResponse.unsafeJson(
+    { error: `request body larger than ${MAX_REQUEST_BODY_BYTES} bytes` },
+    { status: 413, headers: { connection: "close" } }
+  )
+
+/** Whether the request declares (Content-Length) a body past the cap. */
+const declaredTooLarge = (request: HttpServerRequest.HttpServerRequest) =>
+  !(Number(request.headers["content-length"] ?? "0") <= MAX_REQUEST_BODY_BYTES)
+
+/**
+ * The request's body, read only up to the cap: a declared Content-Length past it is refused before
+ * a byte is read, and a chunked body is cut off once it passes it. Left: the 413 to answer.
+ */
+export const readBody = (
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<Either.Either<string, HttpServerResponse.HttpServerResponse>> => {
+  if (declaredTooLarge(request)) return Effect.succeed(Either.left(tooLarge()))
+  return request.text.pipe(
+    HttpServerRequest.withMaxBodySize(Option.some(MAX_REQUEST_BODY_BYTES)),
+    Effect.map(Either.right),
+    Effect.orElseSucceed(() => Either.left(tooLarge()))
+  )
+}
+
 const decodeRegister = Schema.decodeUnknownEither(Schema.parseJson(RegisterAgentRequest), { onExcessProperty: "error" })
 const decodeTask = Schema.decodeUnknownEither(Schema.parseJson(RegisterTaskRequest), { onExcessProperty: "error" })
 const decodeRegisterV2 = Schema.decodeUnknownEither(Schema.parseJson(RegisterAgentRequestV2), { onExcessProperty: "error" })
@@ -159,8 +227,11 @@ export const make = (options: Options = {}) =>
     const prefix = options.prefix ?? "/backend-api"
     const authApi = options.authApiPrefix ?? "/api/accounts"
     const maxSkew = options.maxSkewSeconds ?? 300
-    const logins = new Map<string, Login>()
-    const personalTokens = new Map<string, Login>()
+    const biscuitTtl = (options.biscuitTtlSeconds ?? 300) * 1000
+    const loginTtl = (options.loginTtlSeconds ?? 24 * 3600) * 1000
+    const recordLimit = options.recordRequests === true ? 1000 : typeof options.recordRequests === "number" ? options.recordRequests : 0
+    const logins = new Map<string, IssuedLogin>()
+    const personalTokens = new Map<string, IssuedLogin>()
     const biscuits = new Map<string, Biscuit>()
     const agents = new Map<string, Agent>()
     const tasks = new Map<string, string>()
@@ -177,12 +248,22 @@ export const make = (options: Options = {}) =>
     const verifier = AssertionVerifier.make({ directory, maxSkewSeconds: maxSkew })
 
     const refuse = (endpoint: Endpoint, status: number, reason: string) => {
-      rejections.push({ endpoint, status, reason })
+      pushBounded(rejections, { endpoint, status, reason }, MAX_REJECTIONS)
       return HttpServerResponse.unsafeJson({ error: reason }, { status })
     }
 
-    const loginOf = (authorization: string | undefined): Login | undefined =>
-      authorization?.startsWith("Bearer ") ? logins.get(authorization.slice("Bearer ".length)) : undefined
+    const now = Effect.clockWith((c) => c.currentTimeMillis)
+
+    /** The unexpired login (or personal access token) a bearer credential names. */
+    const bearerOf = (issued: Map<string, IssuedLogin>, authorization: string | undefined, at: number): Login | undefined => {
+      const login = authorization?.startsWith("Bearer ") ? issued.get(authorization.slice("Bearer ".length)) : undefined
+      return login !== undefined && at <= login.expiresAt ? login : undefined
+    }
+    const loginOf = (authorization: string | undefined, at: number) => bearerOf(logins, authorization, at)
+
+    /** The refusal of a timestamp outside the window, dated by this backend's clock (the one the skew was measured on). */
+    const refuseSkew = (at: number) =>
+      HttpServerResponse.setHeader(refuse("task", 401, "timestamp outside the skew window"), "date", new Date(at).toUTCString())
 
     /** Counts the call and applies an injected fault, else runs the handler. */
     const endpoint = <E, R>(
@@ -192,18 +273,27 @@ export const make = (options: Options = {}) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
         const n = counts[name]++
-        const body = request.method === "POST" ? yield* Effect.orElseSucceed(request.text, () => "") : ""
-        requests.push({ endpoint: name, method: request.method, url: request.originalUrl, headers: { ...request.headers }, body })
+        // A declared body past the cap is refused first, before any other check and before a byte is read.
+        if (declaredTooLarge(request)) return tooLarge()
+        if (recordLimit > 0) {
+          const body = request.method === "POST" ? Either.getOrElse(yield* readBody(request), () => "") : ""
+          pushBounded(requests, { endpoint: name, method: request.method, url: request.originalUrl, headers: { ...request.headers }, body }, recordLimit)
+        }
         const fault = options.fault?.(name, n, request) ?? Option.none()
         return yield* Option.isSome(fault) ? fault.value : handler(request)
       })
 
-    /** The biscuit check of a POST: present, unused, for this method and this exact URL. */
-    const spendBiscuit = (name: Endpoint, request: HttpServerRequest.HttpServerRequest): Either.Either<Biscuit, HttpServerResponse.HttpServerResponse> => {
+    /** The biscuit check of a POST: present, unexpired, unused, for this method and this exact URL. */
+    const spendBiscuit = (
+      name: Endpoint,
+      request: HttpServerRequest.HttpServerRequest,
+      at: number
+    ): Either.Either<Biscuit, HttpServerResponse.HttpServerResponse> => {
       const value = request.headers["x-openai-authorization"]
       const biscuit = value === undefined ? undefined : biscuits.get(value)
       if (biscuit === undefined) return Either.left(refuse(name, 401, "missing or unknown biscuit"))
       if (biscuit.used) return Either.left(refuse(name, 401, "biscuit already used"))
+      if (at > biscuit.expiresAt) return Either.left(refuse(name, 401, "biscuit expired"))
       const url = `http://${request.headers["host"]}${request.originalUrl}`
       if (biscuit.method !== request.method || biscuit.url !== url) {
         return Either.left(refuse(name, 401, "biscuit is bound to another request"))
@@ -213,8 +303,8 @@ export const make = (options: Options = {}) =>
     }
 
     const mint = endpoint("biscuit", (request) =>
-      Effect.sync(() => {
-        const login = loginOf(request.headers["authorization"])
+      Effect.map(now, (at) => {
+        const login = loginOf(request.headers["authorization"], at)
         if (login === undefined) return refuse("biscuit", 401, "invalid access token")
         if (!isRequestId(request.headers["x-request-id"] ?? "")) return refuse("biscuit", 400, "bad X-Request-Id")
         const method = request.headers["x-original-method"]
@@ -222,15 +312,18 @@ export const make = (options: Options = {}) =>
         if (method !== "POST") return refuse("biscuit", 400, "X-Original-Method must be POST")
         if (!/^https?:\/\/[^\s]+$/.test(url)) return refuse("biscuit", 400, "X-Original-Url must be an absolute URL")
         const value = randomId("hb_")
-        biscuits.set(value, { method, url, login, used: false })
+        prune(biscuits, at, MAX_BISCUITS - 1)
+        biscuits.set(value, { method, url, login, expiresAt: at + biscuitTtl, used: false })
         return HttpServerResponse.empty({ status: 200, headers: { "x-openai-authorization": value } })
       }))
 
     const register = endpoint("register", (request) =>
       Effect.gen(function*() {
-        const spent = spendBiscuit("register", request)
+        const spent = spendBiscuit("register", request, yield* now)
         if (Either.isLeft(spent)) return spent.left
-        const body = decodeRegister(yield* request.text)
+        const text = yield* readBody(request)
+        if (Either.isLeft(text)) return text.left
+        const body = decodeRegister(text.right)
         if (Either.isLeft(body)) return refuse("register", 400, "body does not match the registration schema")
         const publicKey = parseSshPublicKey(body.right.agent_public_key)
         if (Either.isLeft(publicKey)) return refuse("register", 400, publicKey.left.reason)
@@ -241,13 +334,15 @@ export const make = (options: Options = {}) =>
 
     const registerTask = endpoint("task", (request) =>
       Effect.gen(function*() {
-        const spent = spendBiscuit("task", request)
+        const spent = spendBiscuit("task", request, yield* now)
         if (Either.isLeft(spent)) return spent.left
         const { id } = yield* HttpRouter.params
         const agent = id === undefined ? undefined : agents.get(id)
         if (id === undefined || agent === undefined) return refuse("task", 404, "unknown agent runtime id")
         if (agent.login.accountId !== spent.right.login.accountId) return refuse("task", 403, "agent belongs to another account")
-        const body = decodeTask(yield* request.text)
+        const text = yield* readBody(request)
+        if (Either.isLeft(text)) return text.left
+        const body = decodeTask(text.right)
         if (Either.isLeft(body)) return refuse("task", 400, "body does not match the task schema")
         return yield* acceptSignedTask(id, agent, body.right, "2026-04")
       }))
@@ -275,7 +370,7 @@ export const make = (options: Options = {}) =>
             account_id: agent.login.accountId
           })
         }
-        const login = loginOf(authorization)
+        const login = loginOf(authorization, yield* now)
         if (login === undefined) return refuse("whoami", 401, "no valid AgentAssertion or bearer token")
         return HttpServerResponse.unsafeJson({ scheme: "Bearer", account_id: login.accountId })
       }))
@@ -293,8 +388,8 @@ export const make = (options: Options = {}) =>
       Effect.gen(function*() {
         const seconds = parseTimestamp(body.timestamp)
         if (Either.isLeft(seconds)) return refuse("task", 400, "bad timestamp")
-        const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
-        if (!withinSkew(seconds.right, now, maxSkew)) return refuse("task", 401, "timestamp outside the skew window")
+        const at = yield* now
+        if (!withinSkew(seconds.right, at, maxSkew)) return refuseSkew(at)
         if (!verifyTaskRegistration(agent.publicKey, id, body.timestamp, body.signature)) {
           return refuse("task", 401, "task signature does not verify")
         }
@@ -309,13 +404,15 @@ export const make = (options: Options = {}) =>
     /** 2026-06 agent registration at the AuthAPI: the user's Bearer token, no biscuit, Codex's body in its order. */
     const registerAtAuthApi = endpoint("register", (request) =>
       Effect.gen(function*() {
-        const login = loginOf(request.headers["authorization"])
+        const login = loginOf(request.headers["authorization"], yield* now)
         if (login === undefined) return refuse("register", 401, "invalid access token")
         if (request.headers["x-openai-authorization"] !== undefined) return refuse("register", 400, "the AuthAPI takes no biscuit")
         if (login.isFedramp !== (request.headers["x-openai-fedramp"] === "true")) {
           return refuse("register", 400, "X-OpenAI-Fedramp must be sent exactly for a FedRAMP account")
         }
-        const text = yield* request.text
+        const read = yield* readBody(request)
+        if (Either.isLeft(read)) return read.left
+        const text = read.right
         const body = decodeRegisterV2(text)
         if (Either.isLeft(body)) return refuse("register", 400, "body does not match the registration schema")
         if (keysOf(text).join(",") !== "abom,agent_public_key,capabilities,ttl") return refuse("register", 400, "body fields out of order")
@@ -336,7 +433,9 @@ export const make = (options: Options = {}) =>
         const { id } = yield* HttpRouter.params
         const agent = id === undefined ? undefined : agents.get(id)
         if (id === undefined || agent === undefined) return refuse("task", 404, "unknown agent runtime id")
-        const text = yield* request.text
+        const read = yield* readBody(request)
+        if (Either.isLeft(read)) return read.left
+        const text = read.right
         const body = decodeTaskV2(text)
         if (Either.isLeft(body)) return refuse("task", 400, "body does not match the task schema")
         if (keysOf(text).join(",") !== "timestamp,signature") return refuse("task", 400, "body fields out of order")
@@ -345,9 +444,8 @@ export const make = (options: Options = {}) =>
 
     /** The AuthAPI's whoami of a personal access token. */
     const credentialWhoami = endpoint("credential", (request) =>
-      Effect.sync(() => {
-        const authorization = request.headers["authorization"] ?? ""
-        const login = authorization.startsWith("Bearer ") ? personalTokens.get(authorization.slice("Bearer ".length)) : undefined
+      Effect.map(now, (at) => {
+        const login = bearerOf(personalTokens, request.headers["authorization"], at)
         if (login === undefined) return refuse("credential", 401, "invalid personal access token")
         return HttpServerResponse.unsafeJson({
           email: login.email ?? null,
@@ -366,11 +464,18 @@ export const make = (options: Options = {}) =>
       isFedramp: login.isFedramp ?? false
     })
 
+    /** Keeps an issued credential until it expires, at most MAX_LOGINS of a kind (the oldest goes first). */
+    const keep = (issued: Map<string, IssuedLogin>, token: string, login: Login, at: number) => {
+      prune(issued, at, MAX_LOGINS - 1)
+      issued.delete(token)
+      issued.set(token, { ...login, expiresAt: at + loginTtl })
+    }
+
     const issueLogin: Service["issueLogin"] = (options = {}) =>
-      Effect.sync(() => {
+      Effect.map(now, (at) => {
         const login = profileOf(options)
         const accessToken = options.accessToken ?? randomId("at_") + encodeBase64Url(randomBytes(12))
-        logins.set(accessToken, login)
+        keep(logins, accessToken, login, at)
         return chatgptAuthDocument({
           ...login,
           accessToken,
@@ -380,9 +485,9 @@ export const make = (options: Options = {}) =>
       })
 
     const issuePersonalAccessToken: Service["issuePersonalAccessToken"] = (options = {}) =>
-      Effect.sync(() => {
+      Effect.map(now, (at) => {
         const token = `at-${encodeBase64Url(randomBytes(24))}`
-        personalTokens.set(token, profileOf(options))
+        keep(personalTokens, token, profileOf(options), at)
         return token
       })
 
@@ -433,8 +538,14 @@ export const make = (options: Options = {}) =>
     const issueIdentityRoute = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       if (!Option.exists(request.remoteAddress, isLoopbackAddress)) return HttpServerResponse.empty({ status: 403 })
-      // No body reads as `null`, and a body may be any JSON: only an object can hold the fields.
-      const body: unknown = yield* Effect.orElseSucceed(request.json, () => null)
+      const text = yield* readBody(request)
+      if (Either.isLeft(text)) return text.left
+      let body: unknown = {}
+      try {
+        body = JSON.parse(text.right)
+      } catch {
+        // Not JSON: answered below as missing fields.
+      }
       const { account_id, chatgpt_user_id } = (typeof body === "object" && body !== null ? body : {}) as {
         account_id?: unknown
         chatgpt_user_id?: unknown

@@ -2,7 +2,8 @@
  * Runs the CLI (spec/cli.md): exit 0 on success, 1 on failure with one stderr line `error: <Tag>: <message>`,
  * 2 on a usage error (which names the problem and the help to read). The command line is read and every
  * value checked (`parse.ts`) before auth.json or the network is touched; the commands are loaded on demand,
- * so `header` and `status` load no HTTP module.
+ * so `header` and `status` load no HTTP module. SIGINT and SIGTERM interrupt the command at once, a wait
+ * for the lock included, and the process then exits whatever native call may still be pending.
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -12,13 +13,14 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Progress from "../Domain/Progress.js"
 import { VERSION } from "../Domain/Settings.js"
-import { UsageError } from "./errors.js"
+import { escapeControls } from "../Domain/Text.js"
 import { commandHelp, rootHelp } from "./help.js"
 import { logging } from "./logging.js"
 import { printDefect, printError } from "./output.js"
 import * as Parse from "./parse.js"
 import * as ProgressView from "./progress.js"
 import { colourFor } from "./style.js"
+import { UsageError } from "./usage.js"
 
 const offline = () => import("./offline.js")
 const online = () => import("./online.js")
@@ -52,7 +54,7 @@ const program = (run: Parse.Run): Effect.Effect<void, unknown> =>
       }
       case "import-jwt": {
         const m = yield* Effect.promise(online)
-        return yield* Effect.flatMap(resolved, (r) => m.importJwt(r, args[0]!))
+        return yield* Effect.flatMap(resolved, (r) => m.importJwt(r, Option.fromNullable(args[0])))
       }
       case "serve": {
         const m = yield* Effect.promise(online)
@@ -103,7 +105,7 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
       )
       return
   }
-  const tracker = ProgressView.make(process.stderr.isTTY === true ? (line) => process.stderr.write(`${line}\n`) : undefined)
+  const tracker = ProgressView.make(process.stderr.isTTY === true ? (line) => process.stderr.write(`${line}\n`) : undefined, escapeControls)
   const main = program(request).pipe(Progress.withReporter(tracker.reporter), Effect.provide(logging(request.logLevel)))
   // The failure is reported by `exitCode`, not by the runtime's own log line for a failed fiber.
   const fiber = Effect.runFork(Effect.exit(main))
@@ -118,4 +120,6 @@ export const run = async (argv: ReadonlyArray<string>): Promise<void> => {
   process.off("SIGINT", stop)
   process.off("SIGTERM", stop)
   process.exitCode = exitCode(exit, interrupted, tracker.attemptsNote)
+  // Asked to stop: a system call that cannot be cancelled (a stuck read) must not keep us alive.
+  if (interrupted) process.exit()
 }

@@ -13,12 +13,12 @@ import * as Settings from "../Domain/Settings.js"
 import { verifyAgentAssertion } from "../crypto/assertion.js"
 import { parseSshPublicKey } from "../crypto/ed25519.js"
 import { parseTimestamp, withinSkew } from "../crypto/time.js"
-import { isTrustedBaseUrl } from "../Domain/Endpoints.js"
+import { isHeaderSafeToken, isTrustedBaseUrl } from "../Domain/Endpoints.js"
 import { AssertionRejectedError, LoginUnavailableError } from "../Domain/Errors.js"
 import * as Identity from "../manager/Identity.js"
 import * as KeyStore from "../services/KeyStore.js"
 import type { Resolved } from "./settings.js"
-import { note, print } from "./output.js"
+import { note, print, warnIfExposed } from "./output.js"
 
 /** The offline services on the file KeyStore. */
 export const offlineLayer = (resolved: Resolved) =>
@@ -83,6 +83,7 @@ const explainBearer = (resolved: Resolved) =>
 /** `header`: the Authorization value for a downstream request; a note on stderr when it is Bearer although an identity is stored. */
 export const header = (resolved: Resolved) =>
   Effect.gen(function*() {
+    yield* warnIfExposed(resolved.codexHome)
     const identity = yield* Identity.Identity
     const chosen = yield* identity.authorizationHeaderOrBearer
     if (Option.isNone(chosen)) {
@@ -94,6 +95,10 @@ export const header = (resolved: Resolved) =>
       })
     }
     const value = Redacted.value(chosen.value.value)
+    // The value is printed for a script to send as a header: one no header can carry is refused, not escaped.
+    if (chosen.value.scheme === "Bearer" && !isHeaderSafeToken(value.slice("Bearer ".length))) {
+      return yield* new LoginUnavailableError({ reason: "MalformedToken" })
+    }
     const json = resolved.settings.protocol === "2026-04"
       ? { authorization: value, scheme: chosen.value.scheme }
       : { authorization: value, scheme: chosen.value.scheme, headers: Identity.requestHeaders(chosen.value) }
@@ -104,6 +109,7 @@ export const header = (resolved: Resolved) =>
 /** `status`: binding, stored identity and task; never the private key. */
 export const status = (resolved: Resolved) =>
   Effect.gen(function*() {
+    yield* warnIfExposed(resolved.codexHome)
     const { binding, identity } = yield* (yield* Identity.Identity).status
     const bindingJson = Option.match(binding, {
       onNone: () => null,
@@ -134,6 +140,7 @@ export const status = (resolved: Resolved) =>
 /** `forget`: removes the stored identity, nothing else. */
 export const forget = (resolved: Resolved) =>
   Effect.gen(function*() {
+    yield* warnIfExposed(resolved.codexHome)
     const removed = yield* (yield* Identity.Identity).forget
     yield* print(resolved.json, { removed }, () => [removed ? "removed the stored agent identity" : "no stored agent identity"])
   }).pipe(Effect.provide(offlineLayer(resolved)))

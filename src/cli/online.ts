@@ -6,6 +6,7 @@
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -15,13 +16,16 @@ import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { isLoopbackAddress } from "../backend/ReferenceBackend.js"
 import { start } from "../backend/server.js"
 import { verifyAgentAssertion } from "../crypto/assertion.js"
 import { sshFingerprint } from "../crypto/ed25519.js"
 import { agentIdentityLoginDocument, formatAuthDocument, isPersonalAccessToken } from "../Domain/AuthDocument.js"
-import { whoamiUrl } from "../Domain/Endpoints.js"
-import { AgentIdentityJwtError, AssertionRejectedError } from "../Domain/Errors.js"
+import { isHeaderSafeToken, whoamiUrl } from "../Domain/Endpoints.js"
+import { AgentIdentityJwtError, AssertionRejectedError, LoginUnavailableError } from "../Domain/Errors.js"
+import { UsageError } from "./usage.js"
 import * as Settings from "../Domain/Settings.js"
+import { escapeControls, toSafeJson } from "../Domain/Text.js"
 import * as HttpMiddleware from "../http/middleware.js"
 import { AuthManager } from "../manager/AuthManager.js"
 import * as Layers from "../manager/Layers.js"
@@ -29,9 +33,9 @@ import * as AgentIdentityJwt from "../services/AgentIdentityJwt.js"
 import * as KeyStore from "../services/KeyStore.js"
 import * as PersonalAccessToken from "../services/PersonalAccessToken.js"
 import { ListenError } from "./errors.js"
+import { print, warn, warnIfExposed } from "./output.js"
 import type { Resolved } from "./settings.js"
 import { PROGRAM } from "./spec.js"
-import { print } from "./output.js"
 
 type Context = Pick<Resolved, "codexHome" | "settings" | "accessToken">
 
@@ -50,6 +54,7 @@ const onlineLayer = (resolved: Context) =>
 /** `register`: reuse a valid stored identity, else register one. */
 export const register = (resolved: Resolved) =>
   Effect.gen(function*() {
+    yield* warnIfExposed(resolved.codexHome)
     const identity = yield* (yield* AuthManager).ensureIdentity
     yield* print(resolved.json, {
       agent_runtime_id: identity.agentRuntimeId,
@@ -64,6 +69,7 @@ export const register = (resolved: Resolved) =>
 /** `task`: ensure the identity, then reuse its task or register one. */
 export const task = (resolved: Resolved) =>
   Effect.gen(function*() {
+    yield* warnIfExposed(resolved.codexHome)
     const registered = yield* (yield* AuthManager).ensureTask
     yield* print(resolved.json, {
       agent_runtime_id: registered.agentRuntimeId,
@@ -72,16 +78,63 @@ export const task = (resolved: Resolved) =>
     }, () => [`${registered.reused ? "reusing" : "registered"} task ${registered.taskId} for agent ${registered.agentRuntimeId}`])
   }).pipe(Effect.provide(onlineLayer(resolved)))
 
-/** Reads one secret from stdin: trimmed, never from argv (visible to every user in `ps`). */
-const readSecretFromStdin = Effect.try({
-  try: () => Redacted.make(fs.readFileSync(0, "utf8").trim()),
-  catch: () => new AgentIdentityJwtError({ reason: "could not read the token from stdin" })
+/** The most of stdin read for a secret: far more than any token. */
+const MAX_SECRET_BYTES = 64 * 1024
+
+/** Reads stdin to its end, stopping once past `max` bytes. */
+const readStdin = (max: number): Buffer => {
+  const chunks: Array<Buffer> = []
+  let total = 0
+  const buffer = Buffer.alloc(64 * 1024)
+  while (total <= max) {
+    let read: number
+    try {
+      read = fs.readSync(0, buffer, 0, buffer.length, null)
+    } catch (error) {
+      const code = (error as { code?: string }).code
+      if (code === "EAGAIN") continue
+      if (code === "EOF") break
+      throw error
+    }
+    if (read === 0) break
+    chunks.push(Buffer.from(buffer.subarray(0, read)))
+    total += read
+  }
+  return Buffer.concat(chunks)
+}
+
+/** Reads one secret from stdin: trimmed, at most 64 KiB, never from argv (visible to every user in `ps`). */
+const readSecretFromStdin = Effect.gen(function*() {
+  const bytes = yield* Effect.try({
+    try: () => readStdin(MAX_SECRET_BYTES),
+    catch: () => new AgentIdentityJwtError({ reason: "could not read the token from stdin" })
+  })
+  if (bytes.length > MAX_SECRET_BYTES) return yield* new AgentIdentityJwtError({ reason: `the token on stdin is larger than ${MAX_SECRET_BYTES} bytes` })
+  return Redacted.make(bytes.toString("utf8").trim())
 })
 
-/** `import-jwt`: verify an Agent Identity JWT against the backend's JWKS, then store it in auth.json's `agent_identity`. */
-export const importJwt = (resolved: Resolved, input: string) =>
+/**
+ * The JWT `import-jwt` stores: from stdin (`-`, or no argument) or $AGENT_IDENTITY_JWT, never from
+ * argv, where `/proc/<pid>/cmdline` and `ps` show it (with the private key it carries) to every user.
+ */
+const jwtInput = (argument: Option.Option<string>) =>
   Effect.gen(function*() {
-    const jwt = input === "-" ? yield* readSecretFromStdin : Redacted.make(input.trim())
+    if (Option.isSome(argument) && argument.value !== "-") {
+      return yield* new UsageError({
+        reason: "import-jwt takes the JWT on stdin or in $AGENT_IDENTITY_JWT, not as an argument (`ps` shows arguments to every user): " +
+          "pipe it in, as in `agent-identity import-jwt < jwt.txt` (or `-` as the last argument)"
+      })
+    }
+    const fromEnv = Option.isNone(argument) ? yield* Config.option(Config.redacted("AGENT_IDENTITY_JWT")) : Option.none()
+    if (Option.isSome(fromEnv)) return Redacted.make(Redacted.value(fromEnv.value).trim())
+    return yield* readSecretFromStdin
+  }).pipe(Effect.catchTag("ConfigError", () => Effect.fail(new UsageError({ reason: "$AGENT_IDENTITY_JWT cannot be read" }))))
+
+/** `import-jwt`: verify an Agent Identity JWT against the backend's JWKS, then store it in auth.json's `agent_identity`. */
+export const importJwt = (resolved: Resolved, argument: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const jwt = yield* jwtInput(argument)
+    yield* warnIfExposed(resolved.codexHome)
     const claims = yield* (yield* AgentIdentityJwt.AgentIdentityJwt).verify(jwt)
     yield* (yield* KeyStore.KeyStore).saveIdentityJwt(jwt)
     yield* print(resolved.json, { agent_runtime_id: claims.agent_runtime_id, account_id: claims.account_id, stored: true }, () => [
@@ -101,6 +154,8 @@ const storeAccessToken = (context: Context, token: Redacted.Redacted<string>) =>
   Effect.gen(function*() {
     const store = yield* KeyStore.KeyStore
     if (Redacted.value(token).length === 0) return yield* new AgentIdentityJwtError({ reason: "no access token on stdin" })
+    // Sent as a header (a personal access token) or stored for Codex to send: one no header can carry is refused.
+    if (!isHeaderSafeToken(Redacted.value(token))) return yield* new LoginUnavailableError({ reason: "MalformedToken" })
     if (isPersonalAccessToken(Redacted.value(token))) {
       const who = yield* (yield* PersonalAccessToken.PersonalAccessToken).whoami(token)
       yield* store.saveLogin({ OPENAI_API_KEY: null, personal_access_token: Redacted.value(token) })
@@ -161,6 +216,12 @@ const listenReason = (cause: unknown): string => {
   return message.length > 0 ? message : code ?? "the system refused without saying why"
 }
 
+/** Whether a host to listen on is on this machine only: a loopback address or `localhost`. */
+export const isLoopbackHost = (host: string): boolean => {
+  const bare = host.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1")
+  return bare === "localhost" || isLoopbackAddress(bare)
+}
+
 /** An address a client on this machine can reach a server on `host` at. */
 const reachableHost = (host: string) => host === "0.0.0.0" ? "127.0.0.1" : host === "::" || host === "[::]" ? "::1" : host
 
@@ -171,6 +232,12 @@ const reachableHost = (host: string) => host === "0.0.0.0" ? "127.0.0.1" : host 
  */
 export const serve = (resolved: Pick<Resolved, "json" | "settings">, options: { readonly host: string; readonly port: number }) =>
   Effect.gen(function*() {
+    if (!isLoopbackHost(options.host)) {
+      yield* warn(
+        `serve listens on ${options.host}, beyond loopback: anyone who can reach this port can use this reference backend, ` +
+          "which is for tests (its throwaway logins answer only callers on this machine)"
+      )
+    }
     const started = yield* start({ host: options.host, port: options.port }).pipe(
       Effect.catchTag("ServeError", (error) => Effect.fail(new ListenError({ host: options.host, port: options.port, reason: listenReason(error.cause) })))
     )
@@ -234,7 +301,7 @@ const askWhoami = (baseUrl: string) =>
 export const demo = (resolved: Pick<Resolved, "json" | "settings">) =>
   Effect.gen(function*() {
     const lines: Array<string> = []
-    const step = (text: string) => resolved.json ? Effect.sync(() => lines.push(text)) : Console.log(text)
+    const step = (text: string) => resolved.json ? Effect.sync(() => lines.push(text)) : Console.log(escapeControls(text))
     const protocol = resolved.settings.protocol
 
     const { authApiBaseUrl, backend, baseUrl } = yield* start({ host: "127.0.0.1", port: 0 })
@@ -284,5 +351,5 @@ export const demo = (resolved: Pick<Resolved, "json" | "settings">) =>
     }
     yield* step(`done. Next: \`${PROGRAM} serve\` starts this backend and prints the three commands that do the same by hand; ` +
       `\`${PROGRAM} --help\` lists every command.`)
-    if (resolved.json) yield* Console.log(JSON.stringify({ ok: true, ...result, steps: lines }))
+    if (resolved.json) yield* Console.log(toSafeJson({ ok: true, ...result, steps: lines }))
   }).pipe(Effect.scoped)

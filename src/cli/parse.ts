@@ -6,7 +6,7 @@
  */
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { UsageError } from "./errors.js"
+import { UsageError } from "./usage.js"
 import type { Global } from "./settings.js"
 import { accepted, COMMANDS, type CommandSpec, commandNamed, LOG_LEVELS, OPTIONS, optionNamed, PROGRAM, SHELLS } from "./spec.js"
 

@@ -191,10 +191,15 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
   },
   {
     name: "import-jwt",
-    summary: "verify an Agent Identity JWT against the backend's JWKS and store it beside a ChatGPT login",
-    args: [{ name: "JWT", description: "the JWT, or - to read it from stdin (keeps it out of `ps`)" }],
+    summary: "verify an Agent Identity JWT (from stdin or $AGENT_IDENTITY_JWT) against the backend's JWKS and store it beside a ChatGPT login",
+    details: ["The JWT is never an argument: `ps` shows arguments to every user."],
+    args: [{
+      name: "-",
+      description: "read the JWT from stdin (the default, unless $AGENT_IDENTITY_JWT is set)",
+      optional: true
+    }],
     options: ["codex-home", "base-url", "jwks-base-url", "protocol", "json", "log-level"],
-    examples: ["import-jwt - < jwt.txt"]
+    examples: ["import-jwt < jwt.txt", "import-jwt - --codex-home ~/.codex < jwt.txt"]
   },
   {
     name: "serve",

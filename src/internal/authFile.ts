@@ -2,23 +2,28 @@
  * Reading and writing auth.json safely beside Codex, which rewrites it in place (truncate, then write)
  * and takes no lock of ours.
  *
+ * - Only a regular file is read or replaced: a FIFO, directory or device is refused before it is
+ *   opened (see `files.ts`), and never hangs a read.
  * - Reads retry briefly on an unparseable file: Codex may be mid-write.
- * - Writes go to a 0600 temp file in the same folder (fsync), then `rename`; never a partial file.
+ * - Writes go to a temp file of ours in the same folder (fsync), then `rename`; never a partial file.
+ * - A write keeps what auth.json is: a symbolic link stays a link (the write goes beside the file it
+ *   points to), the owner is kept (run as root on a user's file, the new file is given back to that
+ *   user) and the mode is tightened, never loosened: `mode & 0600` (0644 becomes 0600, 0400 stays).
  * - A foreign write is never dropped. Just before the rename the path is compared with what we read;
  *   and we hold a descriptor to the file we replace, so an in-place write that lands on it between
  *   that check and the rename is seen afterwards: the edit is then redone on the foreign content.
  */
-import * as FileSystem from "@effect/platform/FileSystem"
-import type * as PlatformError from "@effect/platform/Error"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { readFileSync, statSync } from "node:fs"
+import * as nodeFs from "node:fs"
+import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import { type AuthDocument, formatAuthDocument, parseAuthText } from "../Domain/AuthDocument.js"
 import { KeyStoreError } from "../Domain/Errors.js"
-import { pidAlive } from "./fileLock.js"
+import { fstat, ioFailure, openRegular, readAll, readRegularNow, resolveLinks, sweepTemps, tempName } from "./files.js"
 
 /** Reading options. */
 export interface ReadOptions {
@@ -34,38 +39,12 @@ export interface Loaded {
 
 const WRITE_ATTEMPTS = 8
 const MAX_FILE_BYTES = 16 * 1024 * 1024
-const TEMP_FILE = /^\.auth\.json\.(\d+)\.[A-Za-z0-9]+\.tmp$/
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
-
-const ioError = (file: string, what: string) => (error: PlatformError.PlatformError) =>
-  new KeyStoreError({ reason: "Io", path: file, detail: `${what} failed (${error._tag === "SystemError" ? error.reason : "bad argument"})` })
 
 const equalBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
 
-const isNotFound = (error: PlatformError.PlatformError) => error._tag === "SystemError" && error.reason === "NotFound"
-
 /** Reads a whole file through an open handle, from its start. */
-const readHandle = (handle: FileSystem.File) =>
-  Effect.gen(function*() {
-    yield* handle.seek(0, "start")
-    const chunks: Array<Uint8Array> = []
-    let total = 0
-    while (total <= MAX_FILE_BYTES) {
-      const chunk = yield* handle.readAlloc(FileSystem.KiB(64))
-      if (Option.isNone(chunk) || chunk.value.length === 0) break
-      chunks.push(chunk.value)
-      total += chunk.value.length
-    }
-    return Buffer.concat(chunks)
-  })
-
-/** Opens the file for reading (scoped); None when it does not exist. */
-const openExisting = (fs: FileSystem.FileSystem, file: string) =>
-  fs.open(file, { flag: "r" }).pipe(
-    Effect.map(Option.some),
-    Effect.catchIf(isNotFound, () => Effect.succeed(Option.none())),
-    Effect.mapError(ioError(file, "opening"))
-  )
+const readHandle = (handle: fsp.FileHandle, file: string) => readAll(handle, file, MAX_FILE_BYTES)
 
 /** Parses bytes as an auth.json document, or says why not. */
 const parseBytes = (bytes: Uint8Array): Either.Either<AuthDocument, string> => {
@@ -83,13 +62,13 @@ const parseBytes = (bytes: Uint8Array): Either.Either<AuthDocument, string> => {
  * Reads through `handle` until the content parses, retrying (a writer may be mid-write): every 15 ms,
  * growing, or every millisecond when `urgent` (our own file is showing stale content meanwhile).
  */
-const readParsed = (handle: FileSystem.File, file: string, options: ReadOptions, urgent = false) =>
+const readParsed = (handle: fsp.FileHandle, file: string, options: ReadOptions, urgent = false) =>
   Effect.gen(function*() {
     const retries = urgent ? 300 : options.unparseableRetries ?? 5
     let reason = ""
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) yield* Effect.sleep(Duration.millis(urgent ? 1 : 15 * attempt))
-      const raw = yield* readHandle(handle).pipe(Effect.mapError(ioError(file, "reading")))
+      const raw = yield* readHandle(handle, file)
       const doc = parseBytes(raw)
       if (Either.isRight(doc)) return { raw, doc: doc.right }
       reason = doc.left
@@ -98,9 +77,9 @@ const readParsed = (handle: FileSystem.File, file: string, options: ReadOptions,
   })
 
 /** Reads and parses auth.json. */
-export const load = (fs: FileSystem.FileSystem, file: string, options: ReadOptions = {}): Effect.Effect<Loaded, KeyStoreError> =>
+export const load = (_fs: FileSystem.FileSystem, file: string, options: ReadOptions = {}): Effect.Effect<Loaded, KeyStoreError> =>
   Effect.scoped(
-    Effect.flatMap(openExisting(fs, file), (handle) =>
+    Effect.flatMap(openRegular(file), (handle) =>
       Option.match(handle, {
         onNone: () => Effect.succeed<Loaded>({ raw: Option.none(), doc: Option.none() }),
         onSome: (h) => Effect.map(readParsed(h, file, options), ({ doc, raw }) => ({ raw: Option.some(raw), doc: Option.some(doc) }))
@@ -110,7 +89,7 @@ export const load = (fs: FileSystem.FileSystem, file: string, options: ReadOptio
 /** The file's identity and version as the kernel reports it (inode, size, ns mtime and ctime); None if absent. */
 const statKey = (file: string): string | undefined => {
   try {
-    const stat = statSync(file, { bigint: true })
+    const stat = nodeFs.statSync(file, { bigint: true })
     return `${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`
   } catch {
     return undefined
@@ -134,39 +113,57 @@ export const cachedLoader = (fs: FileSystem.FileSystem, file: string, options: R
   })
 }
 
-const randomName = () => Math.random().toString(36).slice(2, 12)
+/** What the new file must be: the old one's mode tightened (`& 0600`) and, when we can, its owner. */
+interface Shape {
+  readonly mode: number
+  readonly owner: Option.Option<{ readonly uid: number; readonly gid: number }>
+}
 
-/** Removes temp files left by writers that died (their pid is gone). */
-const sweepTempFiles = (fs: FileSystem.FileSystem, dir: string) =>
-  Effect.gen(function*() {
-    for (const name of yield* fs.readDirectory(dir)) {
-      const match = TEMP_FILE.exec(name)
-      if (match && Number(match[1]) !== process.pid && !pidAlive(Number(match[1]))) {
-        yield* fs.remove(path.join(dir, name)).pipe(Effect.ignore)
-      }
-    }
-  }).pipe(Effect.ignore)
+const isRoot = () => typeof process.getuid === "function" && typeof process.getgid === "function" && process.getuid() === 0
 
-const writeTemp = (fs: FileSystem.FileSystem, temp: string, bytes: Uint8Array) =>
-  Effect.scoped(
-    Effect.gen(function*() {
-      const handle = yield* fs.open(temp, { flag: "wx", mode: 0o600 })
-      yield* handle.writeAll(bytes)
-      yield* handle.sync
-    })
-  )
-
-const syncDirectory = (fs: FileSystem.FileSystem, dir: string) =>
-  Effect.scoped(Effect.flatMap(fs.open(dir, { flag: "r" }), (handle) => handle.sync)).pipe(Effect.ignore)
-
-/** The path's bytes right now (None if absent or unreadable: the rename then decides). */
-const readPathNow = (file: string): Option.Option<Uint8Array> => {
+/**
+ * The shape of the file that replaces `stat` (None: a new file in `dir`). Only root can give a file
+ * away; it does so when the file (or, for a new one, its folder) belongs to another user, so that
+ * `sudo -E agent-identity …` leaves the user's Codex able to read its login.
+ */
+const shapeOf = (stat: Option.Option<nodeFs.Stats>, dir: string): Shape => {
+  const ownerOf = (s: nodeFs.Stats) =>
+    isRoot() && (s.uid !== process.getuid!() || s.gid !== process.getgid!()) ? Option.some({ uid: s.uid, gid: s.gid }) : Option.none()
+  if (Option.isSome(stat)) return { mode: stat.value.mode & 0o600, owner: ownerOf(stat.value) }
   try {
-    return Option.some(readFileSync(file))
+    return { mode: 0o600, owner: ownerOf(nodeFs.statSync(dir)) }
   } catch {
-    return Option.none()
+    return { mode: 0o600, owner: Option.none() }
   }
 }
+
+/** Writes the temp file: created exclusively (no link followed), given its owner and mode, synced. */
+const writeTemp = (temp: string, bytes: Uint8Array, shape: Shape) =>
+  Effect.tryPromise({
+    try: async () => {
+      const flags = nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT | nodeFs.constants.O_EXCL | nodeFs.constants.O_NOFOLLOW
+      const handle = await fsp.open(temp, flags, 0o600)
+      try {
+        await handle.writeFile(bytes)
+        if (Option.isSome(shape.owner)) await handle.chown(shape.owner.value.uid, shape.owner.value.gid)
+        await handle.chmod(shape.mode)
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+    },
+    catch: ioFailure(temp, "writing the temp file")
+  })
+
+const syncDirectory = (dir: string) =>
+  Effect.tryPromise(async () => {
+    const handle = await fsp.open(dir, nodeFs.constants.O_RDONLY)
+    try {
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+  }).pipe(Effect.ignore)
 
 /**
  * Read-modify-write of auth.json. `edit` gets the current document (None if there is no file) and
@@ -179,14 +176,19 @@ export const modify = <E>(
   options: ReadOptions = {}
 ): Effect.Effect<boolean, E | KeyStoreError> =>
   Effect.gen(function*() {
-    const dir = path.dirname(file)
-    yield* fs.makeDirectory(dir, { recursive: true, mode: 0o700 }).pipe(Effect.mapError(ioError(dir, "creating the folder")))
+    yield* fs.makeDirectory(path.dirname(file), { recursive: true, mode: 0o700 }).pipe(
+      Effect.mapError(ioFailure(path.dirname(file), "creating the folder"))
+    )
+    // A symbolic link stays one: the file it ends at is the one replaced, by a temp file beside it.
+    const target = yield* resolveLinks(file)
+    const dir = path.dirname(target)
     // Content a foreign writer put in a file we had just replaced: the next edit starts from it, as long
     // as the path still holds exactly what we wrote (a newer write there supersedes it).
     let rebase: Option.Option<{ readonly doc: AuthDocument; readonly ours: Uint8Array }> = Option.none()
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
       const outcome = yield* Effect.scoped(Effect.gen(function*() {
-        const handle = yield* openExisting(fs, file)
+        const handle = yield* openRegular(target)
+        const stat = Option.isNone(handle) ? Option.none<nodeFs.Stats>() : Option.some(yield* fstat(handle.value, target))
         const current = Option.isNone(handle)
           ? Option.none<{ readonly raw: Uint8Array; readonly doc: AuthDocument }>()
           : Option.some(yield* readParsed(handle.value, file, options))
@@ -200,20 +202,20 @@ export const modify = <E>(
         const nextDoc = next.right
         if (Option.isNone(nextDoc)) return "unchanged" as const
         const bytes = new TextEncoder().encode(formatAuthDocument(nextDoc.value))
-        const temp = path.join(dir, `.auth.json.${process.pid}.${randomName()}.tmp`)
+        const temp = path.join(dir, tempName("auth"))
         return yield* Effect.gen(function*() {
-          yield* writeTemp(fs, temp, bytes).pipe(Effect.mapError(ioError(temp, "writing the temp file")))
+          yield* writeTemp(temp, bytes, shapeOf(stat, dir))
           // Compared synchronously, so that as little time as possible passes before the rename.
-          const atPath = readPathNow(file)
+          const atPath = readRegularNow(target, MAX_FILE_BYTES)
           const sameFile = Option.match(current, {
-            onNone: () => Option.isNone(atPath),
+            onNone: () => Option.isNone(atPath) && !nodeFs.existsSync(target),
             onSome: (c) => Option.isSome(atPath) && equalBytes(atPath.value, c.raw)
           })
           if (!sameFile) return "conflict" as const
-          yield* fs.rename(temp, file).pipe(Effect.mapError(ioError(file, "replacing auth.json")))
+          yield* fs.rename(temp, target).pipe(Effect.mapError(ioFailure(file, "replacing auth.json")))
           if (Option.isSome(handle) && Option.isSome(current)) {
             // Did an in-place write land on the file we replaced? Then its content must not be lost.
-            const after = yield* readHandle(handle.value).pipe(Effect.mapError(ioError(file, "re-reading")))
+            const after = yield* readHandle(handle.value, file)
             if (!equalBytes(after, current.value.raw)) {
               const foreign = yield* readParsed(handle.value, file, options, true)
               rebase = Option.some({ doc: foreign.doc, ours: bytes })
@@ -225,8 +227,8 @@ export const modify = <E>(
       }))
       if (outcome === "unchanged") return false
       if (outcome === "written") {
-        yield* syncDirectory(fs, dir)
-        yield* sweepTempFiles(fs, dir)
+        yield* syncDirectory(dir)
+        yield* sweepTemps(dir)
         return true
       }
       yield* Effect.logDebug(`auth.json changed while we were writing it (${outcome}); redoing the edit`)

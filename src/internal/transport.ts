@@ -132,13 +132,16 @@ export const send = (client: HttpClient.HttpClient, call: Call): Effect.Effect<R
     if (response.status < 200 || response.status > 299) {
       const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
       const retryAfterMillis = parseRetryAfter(response.headers["retry-after"], now)
+      // The server's clock, for a hint when it refuses our timestamp (its Date header has whole seconds).
+      const serverDate = Date.parse(response.headers["date"] ?? "")
       return yield* new HttpStatusError({
         operation,
         status: response.status,
         method,
         url,
         body: quoteBody(scrub(body.text, call.secrets)),
-        ...(retryAfterMillis === undefined ? {} : { retryAfterMillis })
+        ...(retryAfterMillis === undefined ? {} : { retryAfterMillis }),
+        ...(Number.isNaN(serverDate) ? {} : { serverClockOffsetMillis: serverDate - now })
       })
     }
     if (body.tooLarge) {

@@ -12,8 +12,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { authApiRegisterUrl, registerUrl, requireAuthApi, validateRuntimeId } from "../Domain/Endpoints.js"
-import type { RuntimeIdError, SettingsError } from "../Domain/Errors.js"
+import { authApiRegisterUrl, isHeaderSafeToken, registerUrl, requireAuthApi, validateRuntimeId } from "../Domain/Endpoints.js"
+import { LoginUnavailableError, type RuntimeIdError, type SettingsError } from "../Domain/Errors.js"
 import { AgentRuntimeId } from "../Domain/Ids.js"
 import { Settings } from "../Domain/Settings.js"
 import { AGENT_CAPABILITIES, RegisterAgentRequest, RegisterAgentRequestV2, RegisterAgentResponse } from "../Domain/Wire.js"
@@ -81,6 +81,8 @@ export const make = Effect.gen(function*() {
 
   const register: Service["register"] = ({ accessToken, fedramp, publicKeySsh }) =>
     Effect.gen(function*() {
+      // A token no header can carry is the login's fault, said as such (not a defect of the HTTP stack).
+      if (!isHeaderSafeToken(Redacted.value(accessToken))) return yield* new LoginUnavailableError({ reason: "MalformedToken" })
       const { reply, url } = settings.protocol === "2026-04"
         ? registerWithBiscuit(accessToken, publicKeySsh)
         : registerWithBearer(yield* requireAuthApi(settings), accessToken, publicKeySsh, fedramp === true)

@@ -16,7 +16,8 @@ import { openSealedTaskId } from "../crypto/sealedBox.js"
 import { formatTimestamp } from "../crypto/time.js"
 import { AgentKey, keyMaterial } from "../Domain/AgentKey.js"
 import { TaskId } from "../Domain/Ids.js"
-import { BindingMismatchError, DecryptError, InvalidKeyError } from "../Domain/Errors.js"
+import { validateRuntimeId, validateTaskId } from "../Domain/Endpoints.js"
+import { BindingMismatchError, DecryptError, InvalidKeyError, type RuntimeIdError } from "../Domain/Errors.js"
 
 export { AgentKey, keyMaterial } from "../Domain/AgentKey.js"
 
@@ -38,11 +39,11 @@ export interface Service {
   readonly generate: Effect.Effect<AgentKey>
   /** Parses a stored private key (PKCS#8 v1 or v2, base64); the last key parsed is kept. */
   readonly parse: (privateKey: Redacted.Redacted<string>) => Effect.Effect<AgentKey, InvalidKeyError>
-  /** `AgentAssertion <token>` for the target, timestamped now; the runtime ids must match. */
+  /** `AgentAssertion <token>` for the target, timestamped now; the runtime ids must match, and both ids be safe. */
   readonly agentAssertion: (
     identity: SigningIdentity,
     target: AssertionTarget
-  ) => Effect.Effect<Redacted.Redacted<string>, BindingMismatchError>
+  ) => Effect.Effect<Redacted.Redacted<string>, BindingMismatchError | RuntimeIdError>
   /** The timestamp and standard-base64 signature of a task registration, timestamped now. */
   readonly signTaskRegistration: (
     identity: SigningIdentity
@@ -136,10 +137,26 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
       return value
     }
 
-    const agentAssertion = (identity: SigningIdentity, target: AssertionTarget) =>
-      identity.agentRuntimeId !== target.agentRuntimeId
-        ? Effect.fail(new BindingMismatchError({ field: "runtime", expected: identity.agentRuntimeId, actual: target.agentRuntimeId }))
-        : Effect.map(now, (millis) => header(identity.key, target, millis))
+    // The last check before ids from outside (a server, auth.json, a session's rollout) go into a header;
+    // the pair last found safe is remembered, so a header per request costs no more than before.
+    let lastSafe: AssertionTarget | undefined
+    const unsafeIds = (target: AssertionTarget): RuntimeIdError | undefined => {
+      if (lastSafe !== undefined && lastSafe.agentRuntimeId === target.agentRuntimeId && lastSafe.taskId === target.taskId) return undefined
+      const runtime = validateRuntimeId(target.agentRuntimeId)
+      if (Either.isLeft(runtime)) return runtime.left
+      const task = validateTaskId(target.taskId)
+      if (Either.isLeft(task)) return task.left
+      lastSafe = { agentRuntimeId: target.agentRuntimeId, taskId: target.taskId }
+      return undefined
+    }
+
+    const agentAssertion = (identity: SigningIdentity, target: AssertionTarget) => {
+      if (identity.agentRuntimeId !== target.agentRuntimeId) {
+        return Effect.fail(new BindingMismatchError({ field: "runtime", expected: identity.agentRuntimeId, actual: target.agentRuntimeId }))
+      }
+      const unsafe = unsafeIds(target)
+      return unsafe !== undefined ? Effect.fail(unsafe) : Effect.map(now, (millis) => header(identity.key, target, millis))
+    }
 
     return {
       generate: Effect.sync(() => new AgentKey(generateKey())),

@@ -11,7 +11,7 @@ import * as Redacted from "effect/Redacted"
 import { Settings } from "../Domain/Settings.js"
 import { newRequestId } from "../crypto/time.js"
 import { LoginUnavailableError, ResponseDecodeError } from "../Domain/Errors.js"
-import { biscuitUrl } from "../Domain/Endpoints.js"
+import { biscuitUrl, isHeaderSafeToken } from "../Domain/Endpoints.js"
 import { type CallError, send } from "../internal/transport.js"
 
 /** The request a biscuit is minted for. */
@@ -34,8 +34,6 @@ export interface Service {
 /** The BiscuitMinter service. */
 export class BiscuitMinter extends Context.Tag("effect-agent-identity/BiscuitMinter")<BiscuitMinter, Service>() {}
 
-const VISIBLE_ASCII = /^[\x21-\x7e]+$/
-
 /** The minter on the ambient HttpClient. */
 export const make = Effect.gen(function*() {
   const config = yield* Settings
@@ -43,6 +41,8 @@ export const make = Effect.gen(function*() {
   const url = biscuitUrl(config.baseUrl)
   const mint: Service["mint"] = (target, accessToken) =>
     Effect.gen(function*() {
+      // A token no header can carry is the login's fault, said as such (not a defect of the HTTP stack).
+      if (!isHeaderSafeToken(Redacted.value(accessToken))) return yield* new LoginUnavailableError({ reason: "MalformedToken" })
       const request = HttpClientRequest.get(url).pipe(
         HttpClientRequest.setHeaders({
           authorization: `Bearer ${Redacted.value(accessToken)}`,
@@ -62,7 +62,7 @@ export const make = Effect.gen(function*() {
       if (biscuit === undefined) {
         return yield* new ResponseDecodeError({ operation: "biscuit", url, reason: "the response did not include x-openai-authorization" })
       }
-      if (!VISIBLE_ASCII.test(biscuit)) {
+      if (!isHeaderSafeToken(biscuit)) {
         return yield* new ResponseDecodeError({ operation: "biscuit", url, reason: "x-openai-authorization is not visible ASCII" })
       }
       return Redacted.make(biscuit)

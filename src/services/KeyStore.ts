@@ -34,6 +34,7 @@ import { TaskId } from "../Domain/Ids.js"
 import type { Protocol } from "../Domain/Settings.js"
 import * as AuthFile from "../internal/authFile.js"
 import { withFileLock } from "../internal/fileLock.js"
+import { ioFailure } from "../internal/files.js"
 
 /** The tasks kept for Agent Identity JWT identities (a JWT cannot hold them), by protocol and runtime id. */
 export type JwtTasks = ReadonlyMap<string, TaskId>
@@ -247,7 +248,7 @@ export const makeFile = (options: FileOptions): Effect.Effect<Service, never, Fi
       lock: (self) =>
         Effect.zipRight(
           fs.makeDirectory(options.codexHome, { recursive: true, mode: 0o700 }).pipe(
-            Effect.mapError((e) => new KeyStoreError({ reason: "Io", path: options.codexHome, detail: `creating the folder failed (${e.message})` }))
+            Effect.mapError(ioFailure(options.codexHome, "creating the folder"))
           ),
           fileLock(self)
         )

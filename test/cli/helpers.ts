@@ -17,17 +17,19 @@ export interface Result {
 /**
  * A clean environment: no CODEX_HOME, CHATGPT_BASE_URL or trusted hosts unless given; HOME is a temp folder;
  * protocol 2026-04 (the seed's, which these suites were written for) unless `AGENT_IDENTITY_PROTOCOL` is given.
+ * `input`, when given, is written to the command's stdin.
  */
-export const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Result> =>
+export const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}, input?: string): Promise<Result> =>
   new Promise((resolve) => {
     const home = env["HOME"] ?? tempDir()
-    execFile(process.execPath, [CLI, ...args], {
+    const child = execFile(process.execPath, [CLI, ...args], {
       env: { PATH: process.env["PATH"] ?? "", HOME: home, AGENT_IDENTITY_PROTOCOL: "2026-04", ...env },
       timeout: 60_000
     }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
       resolve({ code, stdout, stderr })
     })
+    if (input !== undefined) child.stdin?.end(input)
   })
 
 const temps: Array<string> = []

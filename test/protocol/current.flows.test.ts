@@ -55,7 +55,7 @@ const flow = (baseUrl: string) =>
 describe("protocol 2026-06 against the reference backend", () => {
   it.live("a ChatGPT login: Bearer registration at the AuthAPI, a credential-less task, assertion + account id accepted", () =>
     Effect.gen(function*() {
-      const { authApiBaseUrl, backend, baseUrl } = yield* start()
+      const { authApiBaseUrl, backend, baseUrl } = yield* start({ recordRequests: true })
       const login = yield* backend.issueLogin({ accountId: "account-123", userId: "user-123", email: "u@example.test", planType: "pro" })
       const result = yield* flow(baseUrl).pipe(Effect.provide(setup(KeyStore.layerMemory(login), baseUrl, authApiBaseUrl)))
 
@@ -109,7 +109,7 @@ describe("protocol 2026-06 against the reference backend", () => {
 
   it.live("a FedRAMP login sends X-OpenAI-Fedramp at registration and beside every assertion", () =>
     Effect.gen(function*() {
-      const { authApiBaseUrl, backend, baseUrl } = yield* start()
+      const { authApiBaseUrl, backend, baseUrl } = yield* start({ recordRequests: true })
       const login = yield* backend.issueLogin({ accountId: "account-fed", userId: "user-fed", isFedramp: true })
       const result = yield* flow(baseUrl).pipe(Effect.provide(setup(KeyStore.layerMemory(login), baseUrl, authApiBaseUrl)))
       expect(result.whoami.status).toBe(200)
@@ -122,7 +122,7 @@ describe("protocol 2026-06 against the reference backend", () => {
 
   it.live("an access-token JWT in auth.json: verified against the JWKS, its task registered and kept beside auth.json, the file untouched", () =>
     Effect.gen(function*() {
-      const { authApiBaseUrl, backend, baseUrl } = yield* start()
+      const { authApiBaseUrl, backend, baseUrl } = yield* start({ recordRequests: true })
       const jwt = yield* backend.issueIdentityJwt({ accountId: "account-jwt", userId: "user-jwt" })
       const document = agentIdentityLoginDocument(Redacted.make(jwt))
       const store = yield* KeyStore.makeMemory(document)
@@ -143,7 +143,7 @@ describe("protocol 2026-06 against the reference backend", () => {
 
   it.live("an access-token JWT from the environment wins over auth.json's login and nothing is written to auth.json", () =>
     Effect.gen(function*() {
-      const { authApiBaseUrl, backend, baseUrl } = yield* start()
+      const { authApiBaseUrl, backend, baseUrl } = yield* start({ recordRequests: true })
       const chatgpt = yield* backend.issueLogin({ accountId: "account-file", userId: "user-file" })
       const jwt = yield* backend.issueIdentityJwt({ accountId: "account-env", userId: "user-env" })
       const store = yield* KeyStore.makeMemory(chatgpt, { accessToken: Redacted.make(jwt) })
@@ -157,7 +157,7 @@ describe("protocol 2026-06 against the reference backend", () => {
 
   it.live("a record Codex wrote (PKCS#8 v1 key, no task): reused byte for byte; the task and the seed's fields are added, nothing else changes", () =>
     Effect.gen(function*() {
-      const { authApiBaseUrl, backend, baseUrl } = yield* start()
+      const { authApiBaseUrl, backend, baseUrl } = yield* start({ recordRequests: true })
       const login = yield* backend.issueLogin({ accountId: "account-codex", userId: "user-codex" })
       // Codex registered this agent itself; the backend must know its key.
       const seed = new Uint8Array(32).fill(9)
@@ -191,7 +191,7 @@ describe("protocol 2026-06 against the reference backend", () => {
 describe("a stored access token that does not verify", () => {
   it.live("forged, expired, wrong audience or issuer, kid-less: ensureTask refuses before any registration, and nothing is written", () =>
     Effect.gen(function*() {
-      const { authApiBaseUrl, backend, baseUrl } = yield* start()
+      const { authApiBaseUrl, backend, baseUrl } = yield* start({ recordRequests: true })
       const good = yield* backend.issueIdentityJwt({ accountId: "a", userId: "u" })
       const [head, body] = good.split(".")
       const bad = {

@@ -20,6 +20,7 @@ import * as C from "../../src/crypto/index.js"
 import type { AgentIdentityRecord } from "../../src/Domain/AuthDocument.js"
 import { AgentRuntimeId, TaskId } from "../../src/Domain/Ids.js"
 import * as AuthFile from "../../src/internal/authFile.js"
+import { PID_NAMESPACE } from "../../src/internal/files.js"
 import * as KeyStore from "../../src/services/KeyStore.js"
 import * as Layer from "effect/Layer"
 import { chatgptAuthDocument, layerFakeBackend } from "../../src/testing/index.js"
@@ -170,14 +171,15 @@ describe("KeyStore.layerFile", () => {
       fs.writeFileSync(authPath(home), JSON.stringify(codexFile, null, 2))
       const lock = path.join(home, KeyStore.LOCK_FILE)
       const dead = spawnSync(process.execPath, ["-e", "0"]).pid!
-      fs.writeFileSync(lock, JSON.stringify({ pid: dead, host: os.hostname(), token: "dead" }))
+      // A holder's pid is judged only within its PID namespace, which the lock names.
+      fs.writeFileSync(lock, JSON.stringify({ pid: dead, host: os.hostname(), pidNamespace: PID_NAMESPACE, token: "dead" }))
       const store = yield* fileStore(home, { lockTimeout: "2 seconds" })
       yield* store.saveIdentity(record)
       expect((yield* store.read).identity._tag).toBe("Record")
 
       // A live holder (the test runner's parent process stands in) with a fresh lock.
       const before = fs.readFileSync(authPath(home))
-      fs.writeFileSync(lock, JSON.stringify({ pid: process.ppid, host: os.hostname(), token: "alive" }))
+      fs.writeFileSync(lock, JSON.stringify({ pid: process.ppid, host: os.hostname(), pidNamespace: PID_NAMESPACE, token: "alive" }))
       const waiter = yield* fileStore(home, { lockTimeout: "300 millis", staleLockTimeout: "30 seconds" })
       const error = yield* Effect.flip(waiter.removeIdentity)
       expect(error._tag === "KeyStoreError" && error.reason).toBe("Lock")

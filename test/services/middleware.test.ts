@@ -88,7 +88,7 @@ describe("HttpClient middleware", () => {
   it.live("a request to another server (127.0.0.2) carries no Authorization and no ChatGPT-Account-ID, trusted base or not", () =>
     Effect.gen(function*() {
       const { baseUrl, document } = yield* startBackend()
-      const other = yield* start({ host: "127.0.0.2" })
+      const other = yield* start({ host: "127.0.0.2", recordRequests: true })
       for (const trustedHosts of [["127.0.0.1"], []]) {
         const live = liveAuthLayer({ baseUrl, document, settings: { trustedHosts } })
         const result = yield* Effect.gen(function*() {

@@ -9,10 +9,13 @@ import type { AuthDocument } from "../../src/Domain/AuthDocument.js"
 import * as KeyStore from "../../src/services/KeyStore.js"
 import * as Layers from "../../src/manager/Layers.js"
 
-/** Starts the backend (scoped) and issues a login for account-123 / user-123 unless told otherwise. */
+/**
+ * Starts the backend (scoped), recording its requests for the test, and issues a login for
+ * account-123 / user-123 unless told otherwise.
+ */
 export const startBackend = (options: StartOptions & { readonly accountId?: string; readonly userId?: string } = {}) =>
   Effect.gen(function*() {
-    const { baseUrl, backend } = yield* start(options)
+    const { baseUrl, backend } = yield* start({ recordRequests: true, ...options })
     const document = yield* backend.issueLogin({ accountId: options.accountId ?? "account-123", userId: options.userId ?? "user-123" })
     return { baseUrl, backend, document }
   })

@@ -31,7 +31,12 @@ export const counts = {
   /** authFuzz.test.ts: broken auth.json files. */
   authFuzzCases: pick(150, 1000),
   /** backendAnswers.test.ts: fuzzed backend answers. */
-  answerFuzzCases: pick(100, 300)
+  answerFuzzCases: pick(100, 300),
+  /** pidNamespaces.test.ts: rounds of `register` racing across PID namespaces. */
+  namespaceRounds: pick(2, 6),
+  /** serveLimits.test.ts: unauthenticated 50 MB POSTs, then small requests, against `serve`. */
+  serveBigPosts: pick(4, 100),
+  serveRequests: pick(4000, 200_000)
 } as const
 
 /**
