@@ -267,7 +267,7 @@ export const serve = (resolved: Pick<Resolved, "json" | "settings">, options: { 
       ...(protocol === "2026-04" ? [] : ["with --json it prints every header to send: the account rides beside the assertion."]),
       "",
       ...environment.map((assignment) => `  export ${assignment}`),
-      `  curl -fsS -X POST "$CHATGPT_BASE_URL/test/login" -o "$CODEX_HOME/auth.json"`,
+      `  curl -fsS -X POST "$CHATGPT_BASE_URL/test/login" -o "$CODEX_HOME/auth.json" && chmod 600 "$CODEX_HOME/auth.json"`,
       `  ${program} task`,
       `  ${program} header${protocol === "2026-04" ? "" : " --json"} --trust-host ${trusted}`,
       "",
