@@ -31,7 +31,7 @@ const withBackend = async <A>(options: StartOptions, body: (ctx: Effect.Effect.S
 }
 
 describe("processes racing on one CODEX_HOME (promise 2)", () => {
-  it(`${PROCESSES} CLI processes x ${ROUNDS} rounds racing register, then task: one registration per round, the same ids everywhere`, async () => {
+  it(`${PROCESSES} CLI processes x ${ROUNDS} round${ROUNDS === 1 ? "" : "s"} racing register, then task: one registration per round, the same ids everywhere`, async () => {
     await withBackend({}, async ({ backend, baseUrl }) => {
       const home = tempDir()
       fs.writeFileSync(path.join(home, "auth.json"), formatAuthDocument(await Effect.runPromise(backend.issueLogin())), { mode: 0o600 })
@@ -58,7 +58,7 @@ describe("processes racing on one CODEX_HOME (promise 2)", () => {
         const { agent_identity: _, ...loggedIn } = auth
         fs.writeFileSync(path.join(home, "auth.json"), formatAuthDocument(loggedIn), { mode: 0o600 })
       }
-      report(`cross-process: ${PROCESSES} processes x ${ROUNDS} rounds -> exactly one agent and one task registration, same ids printed by all, in ${exact}/${ROUNDS} rounds`)
+      report(`cross-process: ${PROCESSES} processes x ${ROUNDS} round${ROUNDS === 1 ? "" : "s"} -> exactly one agent and one task registration, same ids printed by all, in ${exact}/${ROUNDS} rounds`)
       expect(exact).toBe(ROUNDS)
     })
   }, timeout(120_000, 900_000))
