@@ -8,7 +8,7 @@ import { AuthManager } from "../src/manager/AuthManager.js"
 import { makeTestLayer } from "../src/testing/index.js"
 
 describe("testing kit", () => {
-  it.effect("makeTestLayer: a partial fake; a missing method dies with 'unimplemented <name>'", () =>
+  it.effect("makeTestLayer: a partial fake; a missing member, effect or method, dies with 'unimplemented <name>'", () =>
     Effect.gen(function*() {
       const layer = makeTestLayer(AuthManager)({
         authorizationHeaderOrBearer: Effect.succeed(
@@ -19,5 +19,10 @@ describe("testing kit", () => {
       expect(Option.map(header, (h) => h.scheme)).toEqual(Option.some("Bearer"))
       const exit = yield* Effect.exit(Effect.flatMap(AuthManager, (a) => a.ensureTask).pipe(Effect.provide(layer)))
       expect(Exit.isFailure(exit) && String(exit.cause)).toContain("unimplemented ensureTask")
+      // A missing member that is a function, not an effect: calling it dies the same way (no TypeError).
+      const called = yield* Effect.exit(
+        Effect.flatMap(AuthManager, (a) => a.renewTask({ agentRuntimeId: "agent-1", taskId: "task-1" } as never)).pipe(Effect.provide(layer))
+      )
+      expect(Exit.isFailure(called) && String(called.cause)).toContain("unimplemented renewTask")
     }))
 })

@@ -104,7 +104,8 @@ describe("agent-identity", () => {
   })
 
   it("header and status read keys written as PKCS#8 v1 and v2", async () => {
-    const seeds = loadVectors().seeds.slice(0, 2)
+    // One seed: which keys decode is the crypto core's (every vector, both forms); here, that the CLI reads both.
+    const seeds = loadVectors().seeds.slice(0, 1)
     const cases = seeds.flatMap((seed) => [seed.pkcs8_base64, seed.pkcs8_v2_base64].map((stored) => ({ seed, stored })))
     await Promise.all(cases.map(async ({ seed, stored }) => {
       const { home } = await homeWithIdentity(stored)
@@ -142,9 +143,9 @@ describe("agent-identity", () => {
     const v = loadVectors().seeds[0]!
     const skewOk = Math.ceil((Date.now() - Date.parse(v.agent_assertion.timestamp)) / 1000) + 60
     // Which headers the parser refuses is the crypto core's (every negative vector, test/crypto/vectors.test.ts);
-    // here, how the command reports a refusal: a bad signature, a bad token encoding, another scheme.
-    const tampered = loadVectors().negative.agent_assertion.vectors.filter((n) => ["tampered_signature", "padded_token", "wrong_scheme"].includes(n.name))
-    expect(tampered.length).toBe(3)
+    // here, how the command reports a refusal: a bad signature, another scheme.
+    const tampered = loadVectors().negative.agent_assertion.vectors.filter((n) => ["tampered_signature", "wrong_scheme"].includes(n.name))
+    expect(tampered.length).toBe(2)
     const [valid, stale, ...refused] = await Promise.all([
       cli(["verify", v.agent_assertion.header, "--public-key", v.public_key_ssh, "--max-skew-seconds", String(skewOk), "--json"]),
       cli(["verify", v.agent_assertion.header, "--public-key", v.public_key_ssh, "--json"]),

@@ -31,7 +31,7 @@ const withBackend = async <A>(options: StartOptions, body: (ctx: Effect.Effect.S
 }
 
 describe("processes racing on one CODEX_HOME (promise 2)", () => {
-  it(`${PROCESSES} CLI processes x ${ROUNDS} rounds racing register, then task: one registration per round, the same ids everywhere`, async () => {
+  it(`${PROCESSES} CLI processes x ${ROUNDS} round${ROUNDS === 1 ? "" : "s"} racing register, then task: one registration per round, the same ids everywhere`, async () => {
     await withBackend({}, async ({ backend, baseUrl }) => {
       const home = tempDir()
       fs.writeFileSync(path.join(home, "auth.json"), formatAuthDocument(await Effect.runPromise(backend.issueLogin())), { mode: 0o600 })
@@ -58,7 +58,7 @@ describe("processes racing on one CODEX_HOME (promise 2)", () => {
         const { agent_identity: _, ...loggedIn } = auth
         fs.writeFileSync(path.join(home, "auth.json"), formatAuthDocument(loggedIn), { mode: 0o600 })
       }
-      report(`cross-process: ${PROCESSES} processes x ${ROUNDS} rounds -> exactly one agent and one task registration, same ids printed by all, in ${exact}/${ROUNDS} rounds`)
+      report(`cross-process: ${PROCESSES} processes x ${ROUNDS} round${ROUNDS === 1 ? "" : "s"} -> exactly one agent and one task registration, same ids printed by all, in ${exact}/${ROUNDS} rounds`)
       expect(exact).toBe(ROUNDS)
     })
   }, timeout(120_000, 900_000))
@@ -87,7 +87,7 @@ describe("secret canaries (promise 14)", () => {
   // Only register and task reach the backend, so only they can see a fault. The offline commands read
   // auth.json alone: they run once in each state the faults leave it in, not again for the same state.
   const online = [["register"], ["task"]]
-  const offline = [["status"], ["status", "--json"], ["header", "--trust-host", "127.0.0.1"], ["header"], ["forget"]]
+  const offline = [["status"], ["status", "--json"], ["header", "--trust-host", "127.0.0.1"], ["header"], ["forget"]] // forget last
 
   it(`register and task under ${faults.length} faults, the offline commands in every state they leave: 0 canaries in stdout or stderr`, async () => {
     let runs = 0
@@ -111,17 +111,15 @@ describe("secret canaries (promise 14)", () => {
         fs.writeFileSync(path.join(home, "auth.json"), JSON.stringify(document, null, 2), { mode: 0o600 })
         const base = ["--codex-home", home, "--base-url", baseUrl]
         const results: Array<{ command: string; out: string }> = []
-        // In order: each command starts from the state the previous one left.
-        const run = async (commands: ReadonlyArray<ReadonlyArray<string>>) => {
-          for (const command of commands) {
-            const result = await cli([...command, ...base])
-            runs++
-            // `header` prints the access token by contract when it falls back to Bearer; nothing else may.
-            const stdout = command[0] === "header" && result.stdout.startsWith("Bearer ") ? "" : result.stdout
-            results.push({ command: command.join(" "), out: stdout + result.stderr })
-          }
+        const one = async (command: ReadonlyArray<string>) => {
+          const result = await cli([...command, ...base])
+          runs++
+          // `header` prints the access token by contract when it falls back to Bearer; nothing else may.
+          const stdout = command[0] === "header" && result.stdout.startsWith("Bearer ") ? "" : result.stdout
+          results.push({ command: command.join(" "), out: stdout + result.stderr })
         }
-        await run(online)
+        // register, then task (it starts from what register left)
+        for (const command of online) await one(command)
         // Read before forget removes it: the stored private key is a canary too.
         const auth = readAuth(home)
         const stored = auth["agent_identity"]?.agent_private_key as string | undefined
@@ -132,7 +130,9 @@ describe("secret canaries (promise 14)", () => {
         const state = stored === undefined ? "no identity" : auth["agent_identity"].background_task_id ? "identity and task" : "identity, no task"
         if (!states.has(state)) {
           states.add(state)
-          await run(offline)
+          // The readers side by side, then forget (which changes the state).
+          await Promise.all(offline.slice(0, -1).map(one))
+          await one(offline[offline.length - 1]!)
         }
         const all = [tokens["access_token"]!, secrets.refresh, secrets.email, secrets.biscuit, ...(stored ? [stored] : [])]
         for (const { command, out } of results) {

@@ -20,10 +20,10 @@ const pick = <A>(quick: A, full: A): A => profile === "full" ? full : quick
 /** The counts of each scaled suite, in this profile. */
 export const counts = {
   /** crash.test.ts: SIGKILLs of a writing process. */
-  kills: pick(20, 200),
+  kills: pick(12, 200),
   /** processes.test.ts: CLI processes racing on one CODEX_HOME, and how many rounds of the race. */
   racers: pick(8, 8),
-  raceRounds: pick(2, 10),
+  raceRounds: pick(1, 10),
   /** processes.test.ts: the faults every CLI command runs under in the canary test (of the 8 there are). */
   canaryFaults: pick(4, 8),
   /** foreignWriter.test.ts: in-place writes by the foreign process. */
