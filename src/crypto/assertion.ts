@@ -1,11 +1,14 @@
 /**
  * Signatures over Codex's payloads and the `AgentAssertion` header: base64url (unpadded) of a
  * compact JSON envelope whose keys are in byte order, signed over `{runtime}:{task}:{timestamp}`.
+ * The helpers that sign or verify here use node:crypto (`native.ts`); the portable signatures are
+ * `ed25519.sign` and `ed25519.verify`, byte-identical.
  */
 import * as Either from "effect/Either"
 import { decodeBase64, decodeBase64Url, encodeBase64 } from "./base64.js"
-import { type Ed25519Key, sign, verify } from "./ed25519.js"
 import { type CryptoFailure, fail } from "./failure.js"
+import type { Ed25519Key } from "./keys.js"
+import { signNative as sign, verifyNative as verify } from "./native.js"
 import { parseTimestamp } from "./time.js"
 
 /** The scheme word and its separating space. */

@@ -1,4 +1,7 @@
-/** libsodium-wrappers as an independent oracle: 100 random cases in each direction. */
+/**
+ * libsodium-wrappers as an independent oracle: 100 random cases in each direction, for each
+ * implementation the library has (noble, node:crypto, and libsodium itself through sodium-native).
+ */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
 import sodium from "libsodium-wrappers"
@@ -33,13 +36,22 @@ describe("libsodium oracle", () => {
       const theirs = sodium.crypto_sign_detached(message, sodiumKey.privateKey)
       expect(Buffer.from(ours)).toEqual(Buffer.from(theirs))
       expect(Buffer.from(C.signExpanded(C.expandKey(key), message))).toEqual(Buffer.from(theirs))
+      expect(Buffer.from(C.signNative(key, message))).toEqual(Buffer.from(theirs))
       expect(sodium.crypto_sign_verify_detached(ours, message, sodiumKey.publicKey)).toBe(true)
       expect(C.verify(key.publicKey, message, theirs)).toBe(true)
+      expect(C.verifyNative(key.publicKey, message, theirs)).toBe(true)
+      const forged = Uint8Array.from(theirs)
+      forged[i % 64]! ^= 1 << (i % 8)
+      expect(C.verifyNative(key.publicKey, message, forged)).toBe(sodium.crypto_sign_verify_detached(forged, message, sodiumKey.publicKey))
 
       // Boxes sealed by libsodium open with ours, and the reverse.
       const bySodium = sodium.crypto_box_seal(message, recipientPublic)
       const opened = C.openSealedBox(bySodium, C.x25519SecretFromSeed(key.seed), recipientPublic)
       expect(Either.isRight(opened) && Buffer.from(opened.right).equals(Buffer.from(message))).toBe(true)
+      const taskId = `task_${i}_${C.encodeBase64Url(message.subarray(0, 12))}`
+      const sealedId = C.encodeBase64(sodium.crypto_box_seal(taskId, recipientPublic))
+      expect(C.openSealedTaskIdNative(sealedId, key)).toEqual(Either.right(taskId))
+      expect(C.openSealedTaskId(sealedId, key)).toEqual(Either.right(taskId))
       const byUs = C.sealBox(message, recipientPublic)
       const sodiumOpened = sodium.crypto_box_seal_open(byUs, recipientPublic, C.x25519SecretFromSeed(key.seed))
       expect(Buffer.from(sodiumOpened)).toEqual(Buffer.from(message))

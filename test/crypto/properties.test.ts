@@ -99,6 +99,79 @@ describe("properties", () => {
     }), { numRuns: 300 })
   })
 
+  it("node:crypto signs byte-identically to noble and verifies exactly what noble's strict mode verifies", () => {
+    fc.assert(fc.property(seedArb, fc.uint8Array({ maxLength: 300 }), fc.nat(), (seed, message, bitSeed) => {
+      const key = C.keyFromSeed(seed)
+      const signature = C.signNative(key, message)
+      expect(Buffer.from(signature)).toEqual(Buffer.from(C.sign(key, message)))
+      expect(C.verifyNative(key.publicKey, message, signature)).toBe(true)
+      const tampered = flipBit(signature, bitSeed % 512)
+      expect(C.verifyNative(key.publicKey, message, tampered)).toBe(C.verify(key.publicKey, message, tampered))
+      const cached = C.nativeVerifier(2)
+      expect([cached(key.publicKey, message, signature), cached(key.publicKey, message, tampered)])
+        .toEqual([true, C.verify(key.publicKey, message, tampered)])
+    }), { numRuns: 300 })
+  })
+
+  it("node:crypto verification refuses what strict mode refuses: S >= L, non-canonical and small-order keys", () => {
+    const key = C.keyFromSeed(new Uint8Array(32).fill(9))
+    const message = new TextEncoder().encode("agent-123:task-123:2026-04-20T20:08:39Z")
+    const signature = C.signNative(key, message)
+    // S + L: the same point equation, a non-canonical scalar.
+    let s = 0n
+    for (let i = 63; i >= 32; i--) s = (s << 8n) | BigInt(signature[i]!)
+    s += ed25519.Point.Fn.ORDER
+    const largeS = Uint8Array.from(signature)
+    for (let i = 32; i < 64; i++) {
+      largeS[i] = Number(s & 0xffn)
+      s >>= 8n
+    }
+    const verifiers = [C.verifyNative, C.nativeVerifier()]
+    for (const verify of verifiers) {
+      expect(verify(key.publicKey, message, signature)).toBe(true)
+      expect(verify(key.publicKey, message, largeS)).toBe(false)
+      expect(verify(key.publicKey, message, signature.subarray(0, 63))).toBe(false)
+      expect(verify(key.publicKey.subarray(0, 31), message, signature)).toBe(false)
+    }
+    expect(C.verify(key.publicKey, message, largeS)).toBe(false)
+    // Every point of small order (both signs of x), and y >= p: noble's strict mode refuses them as keys,
+    // and so must we, whatever the signature (the identity key makes R = SB a "valid" signature for any M).
+    const order8 = ed25519.Point.fromHex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05")
+    const torsion = [1, 2, 3, 4, 5, 6, 7, 8].map((i) => order8.multiplyUnsafe(BigInt(i)))
+    const smallKeys = torsion.flatMap((point) => {
+      const bytes = point.toBytes()
+      const flipped = Uint8Array.from(bytes)
+      flipped[31]! ^= 0x80
+      return [bytes, flipped]
+    })
+    const nonCanonical = [0, 1, 2, 18].map((n) => {
+      const bytes = new Uint8Array(32).fill(0xff)
+      bytes[0] = 0xed + n
+      bytes[31] = 0x7f
+      return bytes
+    })
+    const identitySignature = Uint8Array.from([...ed25519.Point.BASE.multiply(5n).toBytes(), 5, ...new Uint8Array(31)])
+    for (const publicKey of [...smallKeys, ...nonCanonical]) {
+      for (const sig of [signature, identitySignature]) {
+        expect(C.verify(publicKey, message, sig)).toBe(false)
+        for (const verify of verifiers) expect(verify(publicKey, message, sig)).toBe(false)
+      }
+    }
+    expect(smallKeys.filter((k) => !C.acceptablePublicKey(k)).length).toBe(16)
+    expect(nonCanonical.some((k) => C.acceptablePublicKey(k))).toBe(false)
+  })
+
+  it("the node:crypto sealed-box opener opens what noble seals and refuses any flipped bit", () => {
+    fc.assert(fc.property(seedArb, fc.string({ minLength: 1, maxLength: 40 }), fc.nat(), (seed, taskId, bitSeed) => {
+      const key = C.keyFromSeed(seed)
+      const sealed = C.sealTaskId(taskId, key.publicKey)
+      expect(C.openSealedTaskIdNative(sealed, key)).toEqual(Either.right(taskId))
+      const box = Either.getOrThrow(C.decodeBase64(sealed))
+      const result = C.openSealedTaskIdNative(C.encodeBase64(flipBit(box, bitSeed % (box.length * 8))), key)
+      expect(Either.isLeft(result) && result.left.kind === "Decrypt").toBe(true)
+    }), { numRuns: 200 })
+  })
+
   it("timestamps are whole seconds, truncated, and parse back", () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: Date.UTC(9999, 0, 1) }), (millis) => {
       const text = C.formatTimestamp(millis)
