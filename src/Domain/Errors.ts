@@ -231,6 +231,16 @@ export class SettingsError extends Schema.TaggedError<SettingsError>()("Settings
   }
 }
 
+/** An optional native module that a chosen layer needs is not installed, or does not load here. */
+export class NativeModuleUnavailableError extends Schema.TaggedError<NativeModuleUnavailableError>()(
+  "NativeModuleUnavailableError",
+  { module: Schema.String, reason: Schema.String }
+) {
+  override get message() {
+    return `${this.module} is not available (${this.reason}); install it, or use the default layer`
+  }
+}
+
 /** Every error the library's services can fail with. */
 export type AuthError =
   | InvalidKeyError

@@ -77,7 +77,7 @@ const importSeed = (seed: Uint8Array): KeyObject => {
 /**
  * The node:crypto private key object of a key, made once per seed array and kept while the array
  * lives (a JWK import: OpenSSL 3.0's DER decoder is slow, and before 3.5 it cannot read the v2 PKCS#8
- * Codex writes, spec B.2).
+ * Codex writes, docs/PROTOCOL.md).
  */
 export const privateKeyObject = (key: Pick<Ed25519Key, "seed">): KeyObject => {
   let keyObject = keyObjects.get(key.seed)

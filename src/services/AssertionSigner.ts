@@ -8,16 +8,17 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { createPrivateKey, type KeyObject, sign as nodeSign } from "node:crypto"
 import { agentAssertionFromSignature, agentAssertionPayload, taskRegistrationPayload } from "../crypto/assertion.js"
-import { encodeBase64, encodeBase64Url } from "../crypto/base64.js"
+import { decodeBase64, encodeBase64 } from "../crypto/base64.js"
 import { decodePrivateKeyBase64, expandKey, type ExpandedKey, generateKey, signExpanded } from "../crypto/ed25519.js"
-import { openSealedTaskId } from "../crypto/sealedBox.js"
+import { CryptoFailure } from "../crypto/failure.js"
+import { signNative } from "../crypto/native.js"
+import { openSealedTaskId, openSealedTaskIdNative } from "../crypto/sealedBox.js"
 import { formatTimestamp } from "../crypto/time.js"
 import { AgentKey, keyMaterial } from "../Domain/AgentKey.js"
 import { TaskId } from "../Domain/Ids.js"
 import { validateRuntimeId, validateTaskId } from "../Domain/Endpoints.js"
-import { BindingMismatchError, DecryptError, InvalidKeyError, type RuntimeIdError } from "../Domain/Errors.js"
+import { BindingMismatchError, DecryptError, InvalidKeyError, NativeModuleUnavailableError, type RuntimeIdError } from "../Domain/Errors.js"
 
 export { AgentKey, keyMaterial } from "../Domain/AgentKey.js"
 
@@ -57,6 +58,21 @@ export class AssertionSigner extends Context.Tag("effect-agent-identity/Assertio
 
 const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 
+/**
+ * The parts of `sodium-native` (5.x) the libsodium signer uses. It is an optional peer dependency,
+ * loaded by `loadSodium` only when asked for.
+ */
+export interface Sodium {
+  crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void
+  crypto_sign_detached(signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void
+  crypto_sign_ed25519_pk_to_curve25519(x25519: Uint8Array, ed25519: Uint8Array): void
+  crypto_sign_ed25519_sk_to_curve25519(x25519: Uint8Array, ed25519: Uint8Array): void
+  crypto_box_seal_open(message: Uint8Array, box: Uint8Array, publicKey: Uint8Array, secretKey: Uint8Array): boolean
+}
+
+/** Which Ed25519 implementation signs; every one produces the same bytes (the vectors and the libsodium oracle check each). */
+export type Implementation = "node-crypto" | "noble" | { readonly sodium: Sodium }
+
 /** Signer options. */
 export interface Options {
   /**
@@ -64,47 +80,104 @@ export interface Options {
    * reused header is byte-identical to a fresh one. Default true.
    */
   readonly headerCache?: boolean | undefined
-  /** Which Ed25519 implementation signs: @noble/curves (default) or node:crypto (faster, same bytes). */
-  readonly implementation?: "noble" | "node-crypto" | undefined
+  /**
+   * node:crypto (default: OpenSSL, no curve arithmetic in JavaScript), @noble/curves (portable), or a
+   * loaded libsodium (`loadSodium`, `layerSodium`).
+   */
+  readonly implementation?: Implementation | undefined
 }
 
-/** Signs with node:crypto, keeping one KeyObject per key. */
-const nodeCryptoSigner = (): ((key: AgentKey, message: Uint8Array) => Uint8Array) => {
-  const keyObjects = new WeakMap<AgentKey, KeyObject>()
-  return (key, message) => {
-    let keyObject = keyObjects.get(key)
-    if (keyObject === undefined) {
-      const { publicKey, seed } = keyMaterial(key)
-      // JWK, not DER: OpenSSL before 3.5 cannot read the v2 PKCS#8 that Codex writes (docs/PROTOCOL.md).
-      keyObject = createPrivateKey({
-        key: { kty: "OKP", crv: "Ed25519", d: encodeBase64Url(seed), x: encodeBase64Url(publicKey) },
-        format: "jwk"
-      })
-      keyObjects.set(key, keyObject)
-    }
-    return nodeSign(null, message, keyObject)
-  }
+/** How an implementation signs with a key and opens a task id sealed to it. */
+interface Engine {
+  readonly sign: (key: AgentKey, message: Uint8Array) => Uint8Array
+  readonly openTaskId: (key: AgentKey, encrypted: string) => Either.Either<string, CryptoFailure>
 }
 
-/** Signs with @noble/curves from a key expanded once per AgentKey (byte-identical to `ed25519.sign`). */
-const nobleSigner = (): ((key: AgentKey, message: Uint8Array) => Uint8Array) => {
+/** node:crypto, with the key object keys.ts made when the key was parsed or generated (once per key). */
+const nodeCryptoEngine = (): Engine => ({
+  sign: (key, message) => signNative(keyMaterial(key), message),
+  openTaskId: (key, encrypted) => openSealedTaskIdNative(encrypted, keyMaterial(key))
+})
+
+/** @noble/curves from a key expanded once per AgentKey (byte-identical to `ed25519.sign`). */
+const nobleEngine = (): Engine => {
   const expanded = new WeakMap<AgentKey, ExpandedKey>()
-  return (key, message) => {
-    let expandedKey = expanded.get(key)
-    if (expandedKey === undefined) {
-      expandedKey = expandKey(keyMaterial(key))
-      expanded.set(key, expandedKey)
-    }
-    return signExpanded(expandedKey, message)
+  return {
+    sign: (key, message) => {
+      let expandedKey = expanded.get(key)
+      if (expandedKey === undefined) {
+        expandedKey = expandKey(keyMaterial(key))
+        expanded.set(key, expandedKey)
+      }
+      return signExpanded(expandedKey, message)
+    },
+    openTaskId: (key, encrypted) => openSealedTaskId(encrypted, keyMaterial(key))
   }
 }
+
+const SEAL_OVERHEAD = 48
+
+/** libsodium, with its 64-byte secret key (seed ‖ public key) and the X25519 pair made once per AgentKey. */
+const sodiumEngine = (sodium: Sodium): Engine => {
+  const keys = new WeakMap<AgentKey, { readonly secretKey: Uint8Array; boxPublic?: Uint8Array; boxSecret?: Uint8Array }>()
+  const keysOf = (key: AgentKey) => {
+    let entry = keys.get(key)
+    if (entry === undefined) {
+      const secretKey = new Uint8Array(64)
+      sodium.crypto_sign_seed_keypair(new Uint8Array(32), secretKey, keyMaterial(key).seed)
+      entry = { secretKey }
+      keys.set(key, entry)
+    }
+    return entry
+  }
+  return {
+    sign: (key, message) => {
+      const signature = new Uint8Array(64)
+      sodium.crypto_sign_detached(signature, message, keysOf(key).secretKey)
+      return signature
+    },
+    openTaskId: (key, encrypted) => {
+      const box = decodeBase64(encrypted)
+      if (Either.isLeft(box)) return Either.left(new CryptoFailure({ kind: "Decrypt", reason: "encrypted task id is not valid base64" }))
+      if (box.right.length < SEAL_OVERHEAD) {
+        return Either.left(new CryptoFailure({ kind: "Decrypt", reason: "sealed box is shorter than 48 bytes" }))
+      }
+      const entry = keysOf(key)
+      if (entry.boxPublic === undefined || entry.boxSecret === undefined) {
+        entry.boxPublic = new Uint8Array(32)
+        entry.boxSecret = new Uint8Array(32)
+        sodium.crypto_sign_ed25519_pk_to_curve25519(entry.boxPublic, keyMaterial(key).publicKey)
+        sodium.crypto_sign_ed25519_sk_to_curve25519(entry.boxSecret, entry.secretKey)
+      }
+      const plaintext = new Uint8Array(box.right.length - SEAL_OVERHEAD)
+      if (!sodium.crypto_box_seal_open(plaintext, box.right, entry.boxPublic, entry.boxSecret)) {
+        return Either.left(new CryptoFailure({ kind: "Decrypt", reason: "failed to decrypt encrypted task id" }))
+      }
+      try {
+        return Either.right(strictUtf8.decode(plaintext))
+      } catch {
+        return Either.left(new CryptoFailure({ kind: "Decrypt", reason: "decrypted task id is not valid UTF-8" }))
+      }
+    }
+  }
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
+
+const engineOf = (implementation: Implementation | undefined): Engine =>
+  implementation === undefined || implementation === "node-crypto"
+    ? nodeCryptoEngine()
+    : implementation === "noble"
+    ? nobleEngine()
+    : sodiumEngine(implementation.sodium)
 
 const HEADER_CACHE_SIZE = 256
 
-/** A signer; `layer` (noble, cached) is the default, `layerNodeCrypto` the fast one for gateways. */
+/** A signer; `layer` (node:crypto, cached) is the default. */
 export const make = (options: Options = {}): Effect.Effect<Service> =>
   Effect.sync(() => {
-    const signBytes = options.implementation === "node-crypto" ? nodeCryptoSigner() : nobleSigner()
+    const engine = engineOf(options.implementation)
+    const signBytes = engine.sign
     const cache = options.headerCache === false
       ? undefined
       : new Map<string, { readonly key: AgentKey; readonly second: number; readonly header: Redacted.Redacted<string> }>()
@@ -169,15 +242,44 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
           return { timestamp, signature: encodeBase64(signature) }
         }),
       openTaskId: (key, encrypted) =>
-        Either.match(openSealedTaskId(encrypted, keyMaterial(key)), {
+        Either.match(engine.openTaskId(key, encrypted), {
           onLeft: (failure) => Effect.fail(new DecryptError({ reason: failure.reason })),
           onRight: (id) => Effect.succeed(TaskId.make(id))
         })
     }
   })
 
-/** The default signer: @noble/curves, with the per-second header cache. */
+/** The default signer: node:crypto, with the per-second header cache. */
 export const layer: Layer.Layer<AssertionSigner> = Layer.effect(AssertionSigner, make())
 
-/** A signer on node:crypto (byte-identical output), for gateways that sign many headers. */
-export const layerNodeCrypto: Layer.Layer<AssertionSigner> = Layer.effect(AssertionSigner, make({ implementation: "node-crypto" }))
+/** The default signer under the name of its implementation (node:crypto, byte-identical output). */
+export const layerNodeCrypto: Layer.Layer<AssertionSigner> = layer
+
+/** The portable signer: @noble/curves in JavaScript, for runtimes without node:crypto's Ed25519. */
+export const layerNoble: Layer.Layer<AssertionSigner> = Layer.effect(AssertionSigner, make({ implementation: "noble" }))
+
+/**
+ * Loads `sodium-native` (an optional peer dependency) with a dynamic import, so that nothing loads it
+ * unless this runs; fails when it is not installed or its native addon does not load here.
+ */
+export const loadSodium: Effect.Effect<Sodium, NativeModuleUnavailableError> = Effect.tryPromise({
+  try: async () => {
+    // A name in a variable: bundlers and the type checker leave an optional module alone.
+    const name = "sodium-native"
+    const loaded = (await import(name)) as { readonly default?: Sodium } & Partial<Sodium>
+    const sodium = (loaded.default ?? loaded) as Sodium
+    if (typeof sodium.crypto_sign_detached !== "function") throw new Error("it has no crypto_sign_detached")
+    return sodium
+  },
+  catch: (error) =>
+    new NativeModuleUnavailableError({
+      module: "sodium-native",
+      reason: (error as { code?: unknown }).code === "ERR_MODULE_NOT_FOUND" ? "not installed" : "it did not load"
+    })
+})
+
+/** The signer on libsodium (`sodium-native`, loaded when the layer is built): the native limit, same bytes. */
+export const layerSodium: Layer.Layer<AssertionSigner, NativeModuleUnavailableError> = Layer.effect(
+  AssertionSigner,
+  Effect.flatMap(loadSodium, (sodium) => make({ implementation: { sodium } }))
+)
