@@ -601,7 +601,8 @@ export const make = (options: Options = {}) =>
       rejections: Effect.sync(() => [...rejections]),
       requests: Effect.sync(() => [...requests]),
       issueIdentityJwt,
-      revokeTask: (taskId) => Effect.sync(() => tasks.delete(taskId)),
+      // The verifier remembers verified headers: a revoked task's must be forgotten with it.
+      revokeTask: (taskId) => Effect.zipLeft(Effect.sync(() => tasks.delete(taskId)), verifier.revokeTask(taskId)),
       agentCount: Effect.sync(() => agents.size),
       taskCount: Effect.sync(() => tasks.size)
     }

@@ -6,6 +6,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import { createServer } from "node:http"
@@ -166,6 +167,106 @@ describe("AssertionVerifier", () => {
       expect(reasons[2]).toMatch(/signature|envelope|base64url/)
       expect((yield* verifier.verify(header("task-123", now))).taskId).toBe("task-123")
     }))
+
+  /** A directory that counts its lookups and whose tasks can be revoked. */
+  const countingDirectory = () => {
+    const owners = new Map([["task-123", "agent-123"]])
+    const lookups = { publicKey: 0, taskOwner: 0 }
+    const dir: AssertionVerifier.AgentDirectory = {
+      publicKey: (id) => Effect.sync(() => (lookups.publicKey++, id === "agent-123" ? Option.some(key.publicKey) : Option.none())),
+      taskOwner: (id) => Effect.sync(() => (lookups.taskOwner++, Option.fromNullable(owners.get(id))))
+    }
+    return { dir, owners, lookups }
+  }
+
+  it.effect("a verified header is remembered until its timestamp leaves the skew window", () =>
+    Effect.gen(function*() {
+      const { dir, lookups } = countingDirectory()
+      const cached = AssertionVerifier.make({ directory: dir, maxSkewSeconds: 300 })
+      const t0 = Date.UTC(2026, 3, 20, 20, 8, 39)
+      const signed = header("task-123", t0)
+      const at = (offsetMillis: number) =>
+        Effect.gen(function*() {
+          yield* TestClock.setTime(t0 + offsetMillis)
+          return (yield* Effect.either(cached.verify(signed)))._tag
+        })
+      expect(yield* at(0)).toBe("Right")
+      expect(yield* at(1_000)).toBe("Right")
+      expect(yield* at(301_000)).toBe("Right")
+      expect(lookups).toEqual({ publicKey: 1, taskOwner: 1 })
+      expect(yield* at(301_001)).toBe("Left")
+      expect(yield* at(-301_001)).toBe("Left")
+      // A changed header (another second) is verified afresh.
+      yield* TestClock.setTime(t0)
+      expect((yield* cached.verify(header("task-123", t0 + 1000))).timestamp).toBe(C.formatTimestamp(t0 + 1000))
+      expect(lookups.publicKey).toBeGreaterThanOrEqual(2)
+    }))
+
+  it.effect("revoking a task drops its remembered headers; with no cache every call asks the directory", () =>
+    Effect.gen(function*() {
+      const now = Date.UTC(2026, 3, 20, 20, 8, 39)
+      yield* TestClock.setTime(now)
+      for (const [implementation, cacheSize] of [["node-crypto", undefined], ["noble", undefined], ["node-crypto", 0]] as const) {
+        const { dir, lookups, owners } = countingDirectory()
+        const cached = AssertionVerifier.make({ directory: dir, cacheSize, implementation })
+        const signed = header("task-123", now)
+        expect((yield* cached.verify(signed)).taskId).toBe("task-123")
+        expect((yield* cached.verify(signed)).taskId).toBe("task-123")
+        expect(lookups.taskOwner).toBe(cacheSize === 0 ? 2 : 1)
+        owners.delete("task-123")
+        // Without the revocation the remembered header would still pass.
+        if (cacheSize === undefined) expect((yield* Effect.either(cached.verify(signed)))._tag).toBe("Right")
+        yield* cached.revokeTask("task-123")
+        expect((yield* Effect.flip(cached.verify(signed))).reason).toBe("the task does not belong to this agent")
+      }
+    }))
+
+  it.effect("a verification that a revocation overtakes is not remembered", () =>
+    Effect.gen(function*() {
+      const now = Date.UTC(2026, 3, 20, 20, 8, 39)
+      yield* TestClock.setTime(now)
+      const owners = new Map([["task-123", "agent-123"]])
+      let revokeDuringLookup: Effect.Effect<void> = Effect.void
+      const cached = AssertionVerifier.make({
+        directory: {
+          publicKey: () => Effect.succeed(Option.some(key.publicKey)),
+          // The owner is read, then the task is revoked before the verification finishes.
+          taskOwner: (id) => Effect.as(Effect.suspend(() => revokeDuringLookup), Option.fromNullable(owners.get(id)))
+        }
+      })
+      revokeDuringLookup = Effect.suspend(() => (owners.delete("task-123"), cached.revokeTask("task-123")))
+      const signed = header("task-123", now)
+      expect((yield* Effect.either(cached.verify(signed)))._tag).toBe("Right")
+      revokeDuringLookup = Effect.void
+      expect((yield* Effect.flip(cached.verify(signed))).reason).toBe("the task does not belong to this agent")
+    }))
+
+  it.live("the reference backend forgets a revoked task's headers: the same header is refused afterwards", () =>
+    Effect.gen(function*() {
+      const { backend, baseUrl } = yield* start()
+      const agent = C.keyFromSeed(new Uint8Array(32).fill(3))
+      const doc = yield* backend.issueLogin()
+      const token = (doc["tokens"] as { access_token: string }).access_token
+      const registerUrl = `${baseUrl}/v1/agent/register`
+      const biscuit = (yield* mint(baseUrl, token, registerUrl)).headers.get("x-openai-authorization")!
+      const registered = yield* post(registerUrl, { "x-openai-authorization": biscuit }, {
+        abom: { agent_version: "0.1.0", agent_harness_id: "codex-cli", running_location: "cli-linux" },
+        agent_public_key: C.encodeSshPublicKey(agent.publicKey),
+        capabilities: []
+      })
+      const id = ((yield* Effect.promise(() => registered.json())) as { agent_runtime_id: string }).agent_runtime_id
+      const taskUrl = `${baseUrl}/v1/agent/${id}/task/register`
+      const taskBiscuit = (yield* mint(baseUrl, token, taskUrl)).headers.get("x-openai-authorization")!
+      const timestamp = C.formatTimestamp(Date.now())
+      const task = yield* post(taskUrl, { "x-openai-authorization": taskBiscuit }, { signature: C.signTaskRegistration(agent, id, timestamp), timestamp })
+      const sealed = ((yield* Effect.promise(() => task.json())) as { encrypted_task_id: string }).encrypted_task_id
+      const taskId = Either.getOrThrow(C.openSealedTaskIdNative(sealed, agent))
+      const assertion = C.buildAgentAssertion(agent, { agentRuntimeId: id, taskId, timestamp })
+      const whoami = () => Effect.promise(() => fetch(`${baseUrl}/v1/whoami`, { headers: { authorization: assertion } }).then((r) => r.status))
+      expect([yield* whoami(), yield* whoami()]).toEqual([200, 200])
+      expect(yield* backend.revokeTask(taskId)).toBe(true)
+      expect(yield* whoami()).toBe(401)
+    }).pipe(Effect.scoped))
 
   it.live("authenticate guards a route: 401 without a valid assertion; the handler sees CurrentAgent", () =>
     Effect.gen(function*() {
