@@ -7,6 +7,7 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Headers from "@effect/platform/Headers"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -101,6 +102,10 @@ const safeUrl = (request: HttpClientRequest.HttpClientRequest): string => {
   }
 }
 
+/** A `Content-Length` value as a number, when it is one (digits only). */
+const declaredLength = (value: string | undefined): number | undefined =>
+  value !== undefined && /^\d{1,15}$/.test(value) ? Number(value) : undefined
+
 /** Reads a body as UTF-8 text, failing once it passes `MAX_BODY_BYTES`. */
 const readCapped = <E>(stream: Stream.Stream<Uint8Array, E>) =>
   stream.pipe(
@@ -125,10 +130,19 @@ export const send = (client: HttpClient.HttpClient, call: Call): Effect.Effect<R
   const method = request.method
   const exchange = Effect.gen(function*() {
     const response = yield* client.execute(request)
-    // No body at all is a legitimate answer (the biscuit is all headers).
-    const body = yield* readCapped(response.stream).pipe(
-      Effect.catchIf((e) => e._tag === "ResponseError" && e.reason === "EmptyBody", () => Effect.succeed({ tooLarge: false, text: "" }))
-    )
+    const declared = declaredLength(response.headers["content-length"])
+    const body = declared !== undefined && declared <= MAX_BODY_BYTES
+      // A declared length within the cap: the HTTP parser delivers exactly that many bytes, so the body
+      // is read whole. (The response's stream, by contrast, aborts the request once read: that costs a
+      // DOMException, and on a keep-alive agent it can reset a socket already handed to the next request.)
+      ? yield* Effect.map(
+        HttpIncomingMessage.withMaxBodySize(response.arrayBuffer, Option.some(MAX_BODY_BYTES)),
+        (bytes) => ({ tooLarge: false, text: Buffer.from(bytes).toString("utf8") })
+      )
+      // No body at all is a legitimate answer (the biscuit is all headers).
+      : yield* readCapped(response.stream).pipe(
+        Effect.catchIf((e) => e._tag === "ResponseError" && e.reason === "EmptyBody", () => Effect.succeed({ tooLarge: false, text: "" }))
+      )
     if (response.status < 200 || response.status > 299) {
       const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
       const retryAfterMillis = parseRetryAfter(response.headers["retry-after"], now)
@@ -180,7 +194,8 @@ export const send = (client: HttpClient.HttpClient, call: Call): Effect.Effect<R
       Effect.tapError((error) => Effect.flatMap(elapsed, (elapsedMillis) => Progress.report({ _tag: "Failed", ...which, error, elapsedMillis })))
     )
   }).pipe(
-    Effect.withSpan(`AgentIdentity.${operation}`, { attributes: { "http.method": method, "url.full": url } }),
+    // No stack trace per span: capturing one costs more than the rest of a span (spans stay for tracers).
+    Effect.withSpan(`AgentIdentity.${operation}`, { attributes: { "http.method": method, "url.full": url }, captureStackTrace: false }),
     // No b3/traceparent to the backend: the application's trace ids are not the backend's business.
     Effect.locally(HttpClient.currentTracerPropagation, false),
     Effect.locallyWith(Headers.currentRedactedNames, (names) => [...names, "x-openai-authorization"])

@@ -88,7 +88,7 @@ export const make = Effect.gen(function*() {
         : registerWithBearer(yield* requireAuthApi(settings), accessToken, publicKeySsh, fedramp === true)
       const answer = yield* Effect.flatMap(reply, decodeJsonBody(RegisterAgentResponse, "register", url))
       return AgentRuntimeId.make(yield* validateRuntimeId(answer.agent_runtime_id))
-    }).pipe(Effect.withSpan("AgentRegistry.register"))
+    }).pipe(Effect.withSpan("AgentRegistry.register", { captureStackTrace: false }))
 
   return AgentRegistry.of({ register })
 })

@@ -66,7 +66,7 @@ export const make = Effect.gen(function*() {
         return yield* new ResponseDecodeError({ operation: "biscuit", url, reason: "x-openai-authorization is not visible ASCII" })
       }
       return Redacted.make(biscuit)
-    }).pipe(Effect.withSpan("BiscuitMinter.mint"))
+    }).pipe(Effect.withSpan("BiscuitMinter.mint", { captureStackTrace: false }))
   return BiscuitMinter.of({ mint })
 })
 

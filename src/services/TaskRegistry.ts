@@ -100,7 +100,7 @@ export const make = Effect.gen(function*() {
         ? yield* signer.openTaskId(identity.key, sealed)
         : yield* new ResponseDecodeError({ operation: "task", url, reason: "agent task registration response omitted task id" })
       return TaskId.make(yield* validateTaskId(taskId))
-    }).pipe(Effect.withSpan("TaskRegistry.register"))
+    }).pipe(Effect.withSpan("TaskRegistry.register", { captureStackTrace: false }))
 
   return TaskRegistry.of({ register })
 })
