@@ -79,6 +79,19 @@ describe("properties", () => {
     }), { numRuns: 200 })
   })
 
+  it("the envelope is exactly JSON.stringify of the four fields in byte order, for any strings", () => {
+    fc.assert(fc.property(fc.string({ unit: "binary" }), fc.string({ unit: "binary" }), timestampArb, (agentRuntimeId, taskId, timestamp) => {
+      const signature = new Uint8Array(64).fill(agentRuntimeId.length & 0xff)
+      const header = C.agentAssertionFromSignature({ agentRuntimeId, taskId, timestamp }, signature)
+      const token = Either.getOrThrow(C.decodeBase64Url(header.slice(C.AGENT_ASSERTION_PREFIX.length)))
+      expect(new TextDecoder().decode(token)).toBe(
+        JSON.stringify({ agent_runtime_id: agentRuntimeId, signature: C.encodeBase64(signature), task_id: taskId, timestamp })
+      )
+      expect(Buffer.from(C.agentAssertionPayload({ agentRuntimeId, taskId, timestamp })))
+        .toEqual(Buffer.from(new TextEncoder().encode(`${agentRuntimeId}:${taskId}:${timestamp}`)))
+    }), { numRuns: 300 })
+  })
+
   it("flipping any one bit of an assertion token is rejected", () => {
     fc.assert(fc.property(seedArb, fc.nat(), (seed, bitSeed) => {
       const key = C.keyFromSeed(seed)
