@@ -4,9 +4,12 @@
  * AgentAssertion where one may be used, else `Bearer`. Registrations run inside `KeyStore.exclusive`, so
  * concurrent callers (fibers or processes) share one. Built on the `Identity` service (the offline half).
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -260,15 +263,46 @@ export const make = Effect.gen(function*() {
     return yield* new BindingMismatchError({ field: "runtime", expected: last?.stored ?? null, actual: last?.runtime ?? null })
   })
 
+  /**
+   * Single flight (issue 13): the task registration this AuthManager runs under the lock, if any. A
+   * caller that finds no task while it runs waits for its outcome and shares it, failure included,
+   * instead of queuing on the lock to find the same task one caller after another. Only a fiber holding
+   * the lock sets it, so a caller that holds the lock itself (re-entrant) never waits on it. None: its
+   * runner was interrupted, and a waiter starts over.
+   */
+  let inFlight: Deferred.Deferred<Option.Option<AgentTask & { readonly reused: boolean }>, AuthError> | undefined
+
+  const ensureTaskFlight = Effect.flatMap(
+    Deferred.make<Option.Option<AgentTask & { readonly reused: boolean }>, AuthError>(),
+    (flight) =>
+      Effect.zipRight(Effect.sync(() => void (inFlight = flight)), ensureTaskLocked).pipe(
+        Effect.onExit((exit) =>
+          Effect.suspend(() => {
+            if (inFlight === flight) inFlight = undefined
+            return Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+              ? Deferred.succeed(flight, Option.none())
+              : Deferred.done(flight, Exit.map(exit, Option.some))
+          })
+        )
+      )
+  )
+
   const ensureTask: Service["ensureTask"] = Effect.gen(function*() {
     yield* requireEnabled
+    const running = inFlight
+    if (running !== undefined) {
+      const shared = yield* Deferred.await(running)
+      // Registered by another caller: for this one, a task it reuses.
+      if (Option.isSome(shared)) return { ...shared.value, reused: true }
+      return yield* Effect.suspend(() => ensureTask)
+    }
     const state = yield* store.read
     if (state.login._tag === "AgentIdentityJwt") yield* verifyJwtLogin(state)
     const fast = yield* offline.usable
     if (Option.isSome(fast) && Option.isSome(fast.value.taskId)) {
       return { agentRuntimeId: fast.value.agentRuntimeId, taskId: fast.value.taskId.value, reused: true }
     }
-    return yield* store.exclusive(ensureTaskLocked)
+    return yield* store.exclusive(ensureTaskFlight)
   }).pipe(Effect.withSpan("AuthManager.ensureTask"))
 
   const registerTask: Service["registerTask"] = Effect.gen(function*() {
