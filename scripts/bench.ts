@@ -116,11 +116,17 @@ const codexHomeWithTask = (): string => {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "agent-identity-bench-"))
   fs.writeFileSync(path.join(home, "auth.json"), formatAuthDocument({
     ...chatgptAuthDocument({ accountId: "account-123", userId: "user-123" }),
+    // A record both Codex generations read: today's fields (2026-06, the default) and the seed's.
     agent_identity: {
-      workspace_id: "account-123",
-      chatgpt_user_id: "user-123",
       agent_runtime_id: claims.agentRuntimeId,
       agent_private_key: stored,
+      account_id: "account-123",
+      chatgpt_user_id: "user-123",
+      email: "user@example.test",
+      plan_type: "plus",
+      chatgpt_account_is_fedramp: false,
+      task_id: claims.taskId,
+      workspace_id: "account-123",
       registered_at: "2026-04-15T00:00:00Z",
       background_task_id: claims.taskId
     }
@@ -213,6 +219,7 @@ const baseUrl = await new Promise<string>((resolve, reject) => {
   backend.once("error", reject)
   backend.stdout.once("data", (data) => resolve(String(data).trim()))
 })
+const authApiBaseUrl = `${new URL(baseUrl).origin}/api/accounts`
 const issueLogins = (n: number) =>
   Promise.all(Array.from({ length: n }, () =>
     fetch(`${baseUrl}/test/login`, { method: "POST" }).then((r) => r.json() as Promise<Record<string, unknown>>)))
@@ -224,18 +231,22 @@ const quiet = Logger.withMinimumLogLevel(LogLevel.None)
 const clientScope = Effect.runSync(Scope.make())
 const services = await Effect.runPromise(
   Layer.buildWithScope(
-    Layers.services.pipe(Layer.provideMerge(Layer.mergeAll(Config.layer({ baseUrl }), keepAliveClient))),
+    Layers.services.pipe(Layer.provideMerge(Layer.mergeAll(Config.layer({ baseUrl, authApiBaseUrl }), keepAliveClient))),
     clientScope
   )
 )
 
-/** One agent registering with its own memory KeyStore and AuthManager, on the shared services. */
-const registerAgent = (login: Record<string, unknown>) =>
+/** An agent's own memory KeyStore, Identity and AuthManager, on the shared services. */
+const managerFor = (login: Record<string, unknown>) =>
   Effect.gen(function*() {
     const store = yield* KeyStore.makeMemory(login)
-    const manager = yield* AuthManager.make.pipe(Effect.provideService(KeyStore.KeyStore, store))
-    return yield* manager.ensureTask
-  }).pipe(Effect.provide(services), quiet)
+    const identity = yield* Identity.make.pipe(Effect.provideService(KeyStore.KeyStore, store))
+    return yield* AuthManager.make.pipe(Effect.provideService(KeyStore.KeyStore, store), Effect.provideService(Identity.Identity, identity))
+  }).pipe(Effect.provide(services))
+
+/** One agent registering (the default protocol), from building its manager to its task. */
+const registerAgent = (login: Record<string, unknown>) =>
+  Effect.flatMap(managerFor(login), (manager) => manager.ensureTask).pipe(quiet)
 
 // --- serve: AgentAssertion vs Bearer on a protected route -------------------------------------------
 console.log("serve (requests/s on GET /v1/whoami, 64 agents rotating, 16 connections)")
@@ -244,29 +255,30 @@ console.log("serve (requests/s on GET /v1/whoami, 64 agents rotating, 16 connect
   const signer = Context.get(services, AssertionSigner.AssertionSigner)
   const agents = await Effect.runPromise(Effect.all(logins.map((login) =>
     Effect.gen(function*() {
-      const store = yield* KeyStore.makeMemory(login)
-      const manager = yield* AuthManager.make.pipe(Effect.provideService(KeyStore.KeyStore, store))
+      const manager = yield* managerFor(login)
       const task = yield* manager.ensureTask
       const identity = yield* manager.ensureIdentity
       return { identity: { agentRuntimeId: task.agentRuntimeId, key: identity.key }, task }
-    }).pipe(Effect.provide(services), quiet)), { concurrency: 16 }))
+    }).pipe(quiet)), { concurrency: 16 }))
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 })
   const url = `${baseUrl}/v1/whoami`
-  const get = (authorization: string) =>
+  // Both schemes send the account beside the credential, as Codex does (2026-06 requires it with an assertion).
+  const get = ([authorization, account]: readonly [string, string]) =>
     new Promise<number>((resolve, reject) => {
-      const request = http.get(url, { agent, headers: { authorization } }, (response) => {
+      const request = http.get(url, { agent, headers: { authorization, "chatgpt-account-id": account } }, (response) => {
         response.resume()
         response.on("end", () => resolve(response.statusCode ?? 0))
       })
       request.on("error", reject)
     })
-  const bearer = (i: number) => `Bearer ${accessTokenOf(logins[i % 64]!)}`
+  const accountOf = (i: number) => (logins[i % 64]!["tokens"] as { account_id: string }).account_id
+  const bearer = (i: number) => [`Bearer ${accessTokenOf(logins[i % 64]!)}`, accountOf(i)] as const
   // Each agent's header comes from the signer as an application gets it: fresh once a second, else cached.
   const assertion = (i: number) => {
     const { identity, task } = agents[i % 64]!
-    return Redacted.value(Effect.runSync(signer.agentAssertion(identity, task)))
+    return [Redacted.value(Effect.runSync(signer.agentAssertion(identity, task))), accountOf(i)] as const
   }
-  const load = async (authorization: (i: number) => string): Promise<number> => {
+  const load = async (authorization: (i: number) => readonly [string, string]): Promise<number> => {
     let i = 0
     let ok = 0
     const end = performance.now() + 1000
@@ -294,48 +306,44 @@ console.log("serve (requests/s on GET /v1/whoami, 64 agents rotating, 16 connect
 }
 
 // --- registration: client CPU per agent, N agents at once -----------------------------------------
-/** The floor: node:http (keep-alive) and libsodium doing the same four requests, nothing else. */
+/**
+ * The floor: node:http (keep-alive) and libsodium making the requests the library makes under the
+ * default protocol (2026-06: the agent with the Bearer token at the AuthAPI, then its task with no
+ * credential), and opening the sealed task id; nothing else.
+ */
 const floorAgent = new http.Agent({ keepAlive: true })
 const floorRequest = (method: string, url: string, headers: Record<string, string>, body?: string) =>
-  new Promise<{ readonly headers: http.IncomingHttpHeaders; readonly body: string }>((resolve, reject) => {
+  new Promise<{ readonly status: number; readonly body: string }>((resolve, reject) => {
     const request = http.request(url, { method, headers, agent: floorAgent }, (response) => {
       const chunks: Array<Buffer> = []
       response.on("data", (chunk: Buffer) => chunks.push(chunk))
-      response.on("end", () => resolve({ headers: response.headers, body: Buffer.concat(chunks).toString("utf8") }))
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }))
     })
     request.on("error", reject)
     request.end(body)
   })
 const floorRegistration = async (accessToken: string): Promise<string> => {
-  const mint = async (target: string) => {
-    const id = new Uint8Array(16)
-    sodium.randombytes_buf(id)
-    const answer = await floorRequest("GET", `${baseUrl}/authenticate_app_v2`, {
-      authorization: `Bearer ${accessToken}`,
-      "x-request-id": `codex-agent-identity-${Buffer.from(id).toString("base64url")}`,
-      "x-original-method": "POST",
-      "x-original-url": target
-    })
-    return String(answer.headers["x-openai-authorization"])
-  }
   const publicKey = new Uint8Array(32)
   const secretKey = new Uint8Array(64)
   sodium.crypto_sign_keypair(publicKey, secretKey)
-  const registerUrl = `${baseUrl}/v1/agent/register`
-  const registered = await floorRequest("POST", registerUrl, { "x-openai-authorization": await mint(registerUrl), "content-type": "application/json" }, JSON.stringify({
-    abom: { agent_version: "0.1.0", agent_harness_id: "codex-cli", running_location: "cli-linux" },
+  const registered = await floorRequest("POST", `${authApiBaseUrl}/v1/agent/register`, {
+    authorization: `Bearer ${accessToken}`,
+    "content-type": "application/json"
+  }, JSON.stringify({
+    abom: { agent_version: Config.VERSION, agent_harness_id: "codex-cli", running_location: `cli-${process.platform === "darwin" ? "macos" : process.platform}` },
     agent_public_key: C.encodeSshPublicKey(publicKey),
-    capabilities: []
+    capabilities: ["responsesapi"],
+    ttl: null
   }))
+  if (registered.status !== 200) throw new Error(`floor: register answered ${registered.status} ${registered.body}`)
   const id = (JSON.parse(registered.body) as { agent_runtime_id: string }).agent_runtime_id
-  const taskUrl = `${baseUrl}/v1/agent/${encodeURIComponent(id)}/task/register`
   const timestamp = new Date().toISOString().slice(0, 19) + "Z"
   const signature = new Uint8Array(64)
   sodium.crypto_sign_detached(signature, Buffer.from(`${id}:${timestamp}`), secretKey)
-  const task = await floorRequest("POST", taskUrl, { "x-openai-authorization": await mint(taskUrl), "content-type": "application/json" }, JSON.stringify({
-    signature: Buffer.from(signature).toString("base64"),
-    timestamp
-  }))
+  const task = await floorRequest("POST", `${authApiBaseUrl}/v1/agent/${encodeURIComponent(id)}/task/register`, {
+    "content-type": "application/json"
+  }, JSON.stringify({ timestamp, signature: Buffer.from(signature).toString("base64") }))
+  if (task.status !== 200) throw new Error(`floor: task answered ${task.status} ${task.body}`)
   const sealed = Buffer.from((JSON.parse(task.body) as { encrypted_task_id: string }).encrypted_task_id, "base64")
   const boxPublic = new Uint8Array(32)
   const boxSecret = new Uint8Array(32)
@@ -359,7 +367,7 @@ const cpuPerAgent = async (register: (logins: ReadonlyArray<Record<string, unkno
   return { cpu: (cpu.user + cpu.system) / 1000 / AGENTS, wall }
 }
 
-console.log(`registration (${AGENTS} agents at once, memory stores, server in its own process; ms of client CPU per agent)`)
+console.log(`registration (${AGENTS} agents at once, protocol 2026-06, memory stores, server in its own process; ms of client CPU per agent)`)
 {
   const floor = (logins: ReadonlyArray<Record<string, unknown>>) => Promise.all(logins.map((l) => floorRegistration(accessTokenOf(l))))
   const ours = (logins: ReadonlyArray<Record<string, unknown>>) =>
@@ -391,7 +399,7 @@ console.log("flow (register + task, one agent at a time)")
   const sorted = [...times].sort((a, b) => a - b)
   record("flow_p50_ms", [sorted[Math.floor(sorted.length * 0.5)]!], "ms")
   record("flow_p99_ms", [sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!], "ms")
-  // Four requests per registration: two biscuits, the agent, the task (counted by a recording client).
+  // Two requests per registration under 2026-06: the agent, the task (counted by a recording client).
   let requests = 0
   const counting = Layer.effect(
     HttpClient.HttpClient,
@@ -399,7 +407,7 @@ console.log("flow (register + task, one agent at a time)")
   ).pipe(Layer.provide(keepAliveClient))
   const [login] = await issueLogins(1)
   await Effect.runPromise(Effect.flatMap(AuthManager.AuthManager, (a) => a.ensureTask).pipe(
-    Effect.provide(Layers.authManager.pipe(Layer.provide(Layer.mergeAll(KeyStore.layerMemory(login), Config.layer({ baseUrl }), counting)))),
+    Effect.provide(Layers.authManager.pipe(Layer.provide(Layer.mergeAll(KeyStore.layerMemory(login), Config.layer({ baseUrl, authApiBaseUrl }), counting)))),
     Effect.scoped,
     quiet
   ))
@@ -504,7 +512,7 @@ for (const [name, ratio] of Object.entries(ratios) as Array<[keyof typeof ratios
   met[name] = op === ">=" ? ratio >= target : ratio <= target
   console.log(`  ${name.padEnd(36)} ${ratio.toFixed(2).padStart(8)}  target ${op} ${String(target).padEnd(6)} ${met[name] ? "ok" : "MISSED"}`)
 }
-console.log(`  (registration, information: flow_round_trips ${v("flow_round_trips")} = 4; ensure registrations ${v("ensure_concurrent_registrations")} = 2)`)
+console.log(`  (information: flow_round_trips ${v("flow_round_trips")} = 2; ensure registrations ${v("ensure_concurrent_registrations")} = 2)`)
 
 const machine = `node ${process.version}, ${os.cpus()[0]?.model.trim() ?? "unknown cpu"} x${os.cpus().length}`
 const load = os.loadavg().map((x) => Math.round(x * 100) / 100)

@@ -14,6 +14,7 @@ await build({
   platform: "node",
   target: "node20",
   sourcemap: false,
+  minify: true,
   logLevel: "warning",
   // Bundled CommonJS dependencies may call require().
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" }
