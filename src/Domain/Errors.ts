@@ -258,6 +258,7 @@ export type AuthError =
   | AgentIdentityJwtError
   | BootstrapUnavailableError
   | SettingsError
+  | NativeModuleUnavailableError
 
 /** The schema of the union, for encoding errors (e.g. `--json` output). */
 export const AuthError = Schema.Union(
@@ -275,5 +276,6 @@ export const AuthError = Schema.Union(
   AgentIdentityDisabledError,
   AgentIdentityJwtError,
   BootstrapUnavailableError,
-  SettingsError
+  SettingsError,
+  NativeModuleUnavailableError
 )
