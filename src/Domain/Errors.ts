@@ -241,6 +241,21 @@ export class NativeModuleUnavailableError extends Schema.TaggedError<NativeModul
   }
 }
 
+/**
+ * A fleet's store holds no login for the account a request names (`NotHeld`), or holds several users' and
+ * the request names none (`SeveralUsers`).
+ */
+export class AccountNotFoundError extends Schema.TaggedError<AccountNotFoundError>()("AccountNotFoundError", {
+  accountId: Schema.String,
+  reason: Schema.Literal("NotHeld", "SeveralUsers")
+}) {
+  override get message() {
+    return this.reason === "NotHeld"
+      ? `no login is held for account ${JSON.stringify(this.accountId)}`
+      : `account ${JSON.stringify(this.accountId)} has logins of several users: name one`
+  }
+}
+
 /** Every error the library's services can fail with. */
 export type AuthError =
   | InvalidKeyError
@@ -259,6 +274,7 @@ export type AuthError =
   | BootstrapUnavailableError
   | SettingsError
   | NativeModuleUnavailableError
+  | AccountNotFoundError
 
 /** The schema of the union, for encoding errors (e.g. `--json` output). */
 export const AuthError = Schema.Union(
@@ -277,5 +293,6 @@ export const AuthError = Schema.Union(
   AgentIdentityJwtError,
   BootstrapUnavailableError,
   SettingsError,
-  NativeModuleUnavailableError
+  NativeModuleUnavailableError,
+  AccountNotFoundError
 )

@@ -84,7 +84,7 @@ export interface Service {
 export class KeyStore extends Context.Tag("effect-agent-identity/KeyStore")<KeyStore, Service>() {}
 
 /** One JSON document a backend keeps. */
-interface Document {
+export interface Document {
   readonly location: string
   readonly load: Effect.Effect<Option.Option<AuthDocument>, KeyStoreError>
   readonly modify: <E>(
@@ -92,8 +92,11 @@ interface Document {
   ) => Effect.Effect<boolean, E | KeyStoreError>
 }
 
-/** The primitive operations a store backend supplies: auth.json, the JWT tasks beside it, and a lock. */
-interface Backend extends Document {
+/**
+ * The primitive operations a store backend supplies: auth.json (or a database's copy of it), the JWT tasks
+ * beside it, and a lock. `lock` must exclude every other holder of the same store, in any process.
+ */
+export interface Backend extends Document {
   readonly tasks: Document
   readonly lock: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | KeyStoreError, R>
   /** A login that wins over auth.json's (Codex's `CODEX_ACCESS_TOKEN`). */
@@ -115,8 +118,11 @@ const readJwtTasks = (doc: Option.Option<AuthDocument>): JwtTasks => {
 const unparseable = (location: string, detail: string) =>
   new KeyStoreError({ reason: "Unparseable", path: location, detail: `${detail}; the file was left untouched` })
 
-/** Builds the service from a backend: the shared reading and editing rules live here, once. */
-const fromBackend = (backend: Backend): Effect.Effect<Service> =>
+/**
+ * Builds the service from a backend: the shared reading and editing rules live here, once. Stores other
+ * than the file and memory ones (a database's, per account) supply a `Backend` and get the same rules.
+ */
+export const makeFromBackend = (backend: Backend): Effect.Effect<Service> =>
   Effect.gen(function*() {
     const mutex = yield* Effect.makeSemaphore(1)
     const holding = FiberRef.unsafeMake(false)
@@ -235,7 +241,7 @@ export const makeFile = (options: FileOptions): Effect.Effect<Service, never, Fi
       staleAfter: Duration.decode(options.staleLockTimeout ?? Duration.seconds(30))
     })
     const tasksFile = path.join(options.codexHome, TASKS_FILE)
-    return yield* fromBackend({
+    return yield* makeFromBackend({
       location: file,
       load: Effect.map(AuthFile.cachedLoader(fs, file, options), (loaded) => loaded.doc),
       modify: (edit) => AuthFile.modify(fs, file, edit, options),
@@ -305,7 +311,7 @@ export const makeMemory = (initial?: AuthDocument, options: MemoryOptions = {}):
   Effect.gen(function*() {
     const auth = yield* memoryDocument("memory", Option.fromNullable(initial))
     const tasks = yield* memoryDocument("memory (tasks)", Option.none())
-    return yield* fromBackend({ ...auth, tasks, lock: (self) => self, accessToken: Option.fromNullable(options.accessToken) })
+    return yield* makeFromBackend({ ...auth, tasks, lock: (self) => self, accessToken: Option.fromNullable(options.accessToken) })
   })
 
 /** The memory store as a layer. */
