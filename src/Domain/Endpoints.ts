@@ -177,6 +177,12 @@ export const jwksUrl = (base: string, protocol: "2026-04" | "2026-06" = "2026-06
  */
 export const isHeaderSafeToken = (token: string): boolean => /^[\x21-\x7e]+$/.test(token)
 
+/**
+ * Whether a stored login's token can ride in a Bearer fallback header as Codex sends it: printable ASCII
+ * (spaces allowed, as a header value allows them), and no CR, LF or other control character.
+ */
+export const isHeaderSafeValue = (token: string): boolean => /^[\x20-\x7e]+$/.test(token)
+
 const CODEX_HOSTS = ["chatgpt.com", "chat.openai.com", "chatgpt-staging.com"]
 const CODEX_HOST_SUFFIXES = [".chatgpt.com", ".chatgpt-staging.com"]
 

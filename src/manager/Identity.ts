@@ -20,8 +20,8 @@ import {
   type ClassifyContext
 } from "../Domain/Binding.js"
 import { type AuthState, presentString } from "../Domain/AuthDocument.js"
-import { isTrustedBaseUrl } from "../Domain/Endpoints.js"
-import type { AgentIdentityJwtError, AuthError, KeyStoreError, LoginUnavailableError } from "../Domain/Errors.js"
+import { isHeaderSafeValue, isTrustedBaseUrl } from "../Domain/Endpoints.js"
+import { type AgentIdentityJwtError, type AuthError, type KeyStoreError, LoginUnavailableError } from "../Domain/Errors.js"
 import { decodeUnverified, issuedAt } from "../Domain/IdentityJwt.js"
 import { PROTOCOLS, Settings } from "../Domain/Settings.js"
 import { AssertionSigner } from "../services/AssertionSigner.js"
@@ -132,7 +132,7 @@ export const make = Effect.gen(function*() {
     })
   })
 
-  const bearer = Effect.map(store.read, (state): Option.Option<AuthorizationHeader> => {
+  const bearerHeader = Effect.map(store.read, (state): Option.Option<AuthorizationHeader> => {
     const login = state.login
     if (login._tag === "PersonalAccessToken") {
       return Option.some({ scheme: "Bearer", value: Redacted.make(`Bearer ${Redacted.value(login.token)}`), accountId: Option.none(), fedramp: false, task: Option.none() })
@@ -148,6 +148,12 @@ export const make = Effect.gen(function*() {
       task: Option.none()
     })
   })
+  // A token with a CR, LF or other control character is never sent: it could split the request's headers
+  // (the registries refuse such a token too: `MalformedToken`).
+  const bearer = Effect.flatMap(bearerHeader, (header) =>
+    Option.isSome(header) && !isHeaderSafeValue(Redacted.value(header.value.value).slice("Bearer ".length))
+      ? Effect.as(Effect.logWarning(`no bearer authorization: ${new LoginUnavailableError({ reason: "MalformedToken" }).message}`), Option.none())
+      : Effect.succeed(header))
 
   const authorizationHeaderOrBearer: Service["authorizationHeaderOrBearer"] = authorizationHeader.pipe(
     Effect.catchAll((error) =>

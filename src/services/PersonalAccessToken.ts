@@ -9,15 +9,19 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { credentialWhoamiUrl } from "../Domain/Endpoints.js"
+import { credentialWhoamiUrl, isHeaderSafeToken } from "../Domain/Endpoints.js"
+import { LoginUnavailableError } from "../Domain/Errors.js"
 import { Settings } from "../Domain/Settings.js"
 import { CredentialWhoami } from "../Domain/Wire.js"
 import { type CallError, decodeJsonBody, send } from "../internal/transport.js"
 
 /** The PersonalAccessToken service's operations. */
 export interface Service {
-  /** The token's account (not retried, as Codex does not retry it). */
-  readonly whoami: (token: Redacted.Redacted<string>) => Effect.Effect<CredentialWhoami, CallError>
+  /**
+   * The token's account (not retried, as Codex does not retry it). A token that is not one printable header
+   * token is refused, unsent: `LoginUnavailableError(MalformedToken)`.
+   */
+  readonly whoami: (token: Redacted.Redacted<string>) => Effect.Effect<CredentialWhoami, CallError | LoginUnavailableError>
 }
 
 /** The PersonalAccessToken service. */
@@ -29,14 +33,16 @@ export const make = Effect.gen(function*() {
   const client = yield* HttpClient.HttpClient
   const url = credentialWhoamiUrl(settings.userAuthApiBaseUrl)
   const whoami: Service["whoami"] = (token) =>
-    send(client, {
-      operation: "credential",
-      request: HttpClientRequest.get(url).pipe(
-        HttpClientRequest.setHeaders({ authorization: `Bearer ${Redacted.value(token)}`, "user-agent": settings.userAgent })
-      ),
-      timeout: settings.timeouts.register,
-      secrets: [token]
-    }).pipe(Effect.flatMap(decodeJsonBody(CredentialWhoami, "credential", url)), Effect.withSpan("PersonalAccessToken.whoami"))
+    !isHeaderSafeToken(Redacted.value(token))
+      ? Effect.fail(new LoginUnavailableError({ reason: "MalformedToken" }))
+      : send(client, {
+        operation: "credential",
+        request: HttpClientRequest.get(url).pipe(
+          HttpClientRequest.setHeaders({ authorization: `Bearer ${Redacted.value(token)}`, "user-agent": settings.userAgent })
+        ),
+        timeout: settings.timeouts.register,
+        secrets: [token]
+      }).pipe(Effect.flatMap(decodeJsonBody(CredentialWhoami, "credential", url)), Effect.withSpan("PersonalAccessToken.whoami"))
   return PersonalAccessToken.of({ whoami })
 })
 

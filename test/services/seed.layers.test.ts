@@ -99,6 +99,24 @@ describe("header path (seed tests 3, 4, 5)", () => {
         .toEqual(Option.some(["Bearer", "Bearer Access Token", "account_id"]))
     }).pipe(Effect.provide(layerAuthManager2604({ document: withTask, settings: { ...trusted, mode: "disabled" } }))))
 
+  it.effect("a stored token with CR/LF or another control character is never sent as Bearer (a warning instead)", () =>
+    Effect.gen(function*() {
+      for (const accessToken of ["Access\r\nX-Injected: 1", "tok\u0000en", "tok\u007fen"]) {
+        const logs: Array<string> = []
+        const logger = Logger.make(({ message }) => logs.push(String(message)))
+        const fallback = yield* Effect.flatMap(AuthManager, (a) => a.authorizationHeaderOrBearer).pipe(
+          Effect.provide(layerAuthManager2604({
+            document: { ...withTask, tokens: { ...withTask.tokens, access_token: accessToken } },
+            settings: { ...trusted, mode: "disabled" }
+          })),
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+        )
+        expect(Option.isNone(fallback)).toBe(true)
+        expect(logs.join("\n")).toContain("no bearer authorization")
+        expect(logs.join("\n")).not.toContain("X-Injected")
+      }
+    }))
+
   it.effect("5: enabled mode signs the stored task; no account id beside it", () =>
     Effect.gen(function*() {
       const auth = yield* AuthManager
