@@ -87,8 +87,12 @@ export const header = (resolved: Resolved) =>
     const identity = yield* Identity.Identity
     const chosen = yield* identity.authorizationHeaderOrBearer
     if (Option.isNone(chosen)) {
-      // No header at all: say why (no login, an API-key login, …).
+      // No header at all: say why (a token no header can carry, no login, an API-key login, …).
       const state = yield* (yield* KeyStore.KeyStore).read
+      const token = state.login._tag === "ChatGpt"
+        ? Redacted.value(state.login.accessToken)
+        : state.login._tag === "PersonalAccessToken" ? Redacted.value(state.login.token) : ""
+      if (token.length > 0 && !isHeaderSafeToken(token)) return yield* new LoginUnavailableError({ reason: "MalformedToken" })
       return yield* Either.match(identity.bindingOf(state), {
         onLeft: Effect.fail,
         onRight: () => Effect.fail(new LoginUnavailableError({ reason: "MissingToken" }))

@@ -5,28 +5,18 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { start, type StartOptions } from "../../src/backend/server.js"
+import { start } from "../../src/backend/server.js"
 import { formatAuthDocument } from "../../src/Domain/AuthDocument.js"
 import { chatgptAuthDocument } from "../../src/testing/index.js"
 import { bundleEntry } from "../reliability/fixtures/bundleEntry.js"
+import { withBackend } from "../utils/backend.js"
 import { CLI, cleanTemps, cli, codexHomeWith, readAuth, tempDir } from "./helpers.js"
 
 afterEach(cleanTemps)
-
-const withBackend = async <A>(options: StartOptions, body: (ctx: Effect.Effect.Success<ReturnType<typeof start>>) => Promise<A>) => {
-  const scope = Effect.runSync(Scope.make())
-  try {
-    return await body(await Effect.runPromise(start(options).pipe(Scope.extend(scope))))
-  } finally {
-    await Effect.runPromise(Scope.close(scope, Exit.void))
-  }
-}
 
 describe("secrets only through stdin or the environment", () => {
   it("import-jwt refuses a JWT on argv (exit 2, the value not echoed, nothing stored); $AGENT_IDENTITY_JWT works", async () => {

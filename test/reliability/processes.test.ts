@@ -5,30 +5,19 @@
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Endpoint } from "../../src/backend/ReferenceBackend.js"
-import { start, type StartOptions } from "../../src/backend/server.js"
 import * as C from "../../src/crypto/index.js"
 import { formatAuthDocument } from "../../src/Domain/AuthDocument.js"
 import { cleanTemps, cli, readAuth, tempDir } from "../cli/helpers.js"
+import { withBackend } from "../utils/backend.js"
 import { counts, report, timeout } from "../utils/profile.js"
 
 const PROCESSES = counts.racers
 const ROUNDS = counts.raceRounds
 afterEach(cleanTemps)
-
-const withBackend = async <A>(options: StartOptions, body: (ctx: Effect.Effect.Success<ReturnType<typeof start>>) => Promise<A>) => {
-  const scope = Effect.runSync(Scope.make())
-  try {
-    return await body(await Effect.runPromise(start(options).pipe(Scope.extend(scope))))
-  } finally {
-    await Effect.runPromise(Scope.close(scope, Exit.void))
-  }
-}
 
 describe("processes racing on one CODEX_HOME (promise 2)", () => {
   it(`${PROCESSES} CLI processes x ${ROUNDS} round${ROUNDS === 1 ? "" : "s"} racing register, then task: one registration per round, the same ids everywhere`, async () => {

@@ -8,17 +8,15 @@
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Endpoint } from "../../src/backend/ReferenceBackend.js"
-import { start, type StartOptions } from "../../src/backend/server.js"
 import * as C from "../../src/crypto/index.js"
 import { escapeControls, toSafeJson } from "../../src/Domain/Text.js"
 import { chatgptAuthDocument } from "../../src/testing/index.js"
 import { cleanTemps, cli, type Result, tempDir } from "../cli/helpers.js"
+import { withBackend } from "../utils/backend.js"
 import { report } from "../utils/profile.js"
 
 afterEach(cleanTemps)
@@ -31,15 +29,6 @@ const HOSTILE = `A\u001b[31mRED\u001b]0;owned\u0007\r\u0008\u009b2J\u202eevil\u2
 const HOSTILE_ARG = HOSTILE.replace(/\u0000/g, "")
 /** What is forbidden in output: all of them except the newline (which may only end a line). */
 const FORBIDDEN = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/u
-
-const withBackend = async <A>(options: StartOptions, body: (ctx: Effect.Effect.Success<ReturnType<typeof start>>) => Promise<A>) => {
-  const scope = Effect.runSync(Scope.make())
-  try {
-    return await body(await Effect.runPromise(start(options).pipe(Scope.extend(scope))))
-  } finally {
-    await Effect.runPromise(Scope.close(scope, Exit.void))
-  }
-}
 
 describe("escaping (src/Domain/Text.ts)", () => {
   it("escapes every control character and nothing else; JSON stays the same value", () => {

@@ -106,7 +106,7 @@ describe("header path (seed tests 3, 4, 5)", () => {
         const logger = Logger.make(({ message }) => logs.push(String(message)))
         const fallback = yield* Effect.flatMap(AuthManager, (a) => a.authorizationHeaderOrBearer).pipe(
           Effect.provide(layerAuthManager2604({
-            document: { ...withTask, tokens: { ...withTask.tokens, access_token: accessToken } },
+            document: { ...chatgptAuthDocument({ accountId: "account_id", userId: null, accessToken }), agent_identity: withTask.agent_identity },
             settings: { ...trusted, mode: "disabled" }
           })),
           Effect.provide(Logger.replace(Logger.defaultLogger, logger))

@@ -2,7 +2,9 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
 import { start, type StartOptions } from "../../src/backend/server.js"
 import * as Config from "../../src/Domain/Settings.js"
 import type { AuthDocument } from "../../src/Domain/AuthDocument.js"
@@ -45,3 +47,13 @@ export const liveAuthLayer = (options: {
       )
     )
   )
+
+/** Runs `body` (a promise-based test) against a reference backend started for it, stopped after, whatever happens. */
+export const withBackend = async <A>(options: StartOptions, body: (ctx: Effect.Effect.Success<ReturnType<typeof start>>) => Promise<A>) => {
+  const scope = Effect.runSync(Scope.make())
+  try {
+    return await body(await Effect.runPromise(start(options).pipe(Scope.extend(scope))))
+  } finally {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
