@@ -48,6 +48,7 @@ export const startFleet = (
     readonly accounts: number
     readonly protocol?: Settings.Protocol
     readonly pool?: IdentityPool.Options
+    readonly trustedHosts?: ReadonlyArray<string>
   } & Parameters<typeof startUpstream>[0]
 ) =>
   Effect.gen(function*() {
@@ -60,7 +61,7 @@ export const startFleet = (
     }
     const context = Layer.mergeAll(
       Layer.succeed(AccountStore.AccountStore, store),
-      Settings.layer({ baseUrl: upstream.baseUrl, authApiBaseUrl: upstream.authApiBaseUrl, trustedHosts: ["127.0.0.1"], protocol }),
+      Settings.layer({ baseUrl: upstream.baseUrl, authApiBaseUrl: upstream.authApiBaseUrl, trustedHosts: options.trustedHosts ?? ["127.0.0.1"], protocol }),
       NodeHttpClient.layer
     ).pipe(Layer.orDie)
     const built = yield* Layer.build(Layer.provideMerge(IdentityPool.layer(options.pool), context))
