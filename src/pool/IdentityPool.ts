@@ -31,7 +31,7 @@ import * as AuthManager from "../manager/AuthManager.js"
 import * as Identity from "../manager/Identity.js"
 import * as Layers from "../manager/Layers.js"
 import { type AccountKey, AccountStore, accountKeyString, type AuditEvent } from "../services/AccountStore.js"
-import { AssertionSigner } from "../services/AssertionSigner.js"
+import * as AssertionSigner from "../services/AssertionSigner.js"
 import * as KeyStore from "../services/KeyStore.js"
 import * as Metrics from "./Metrics.js"
 
@@ -121,14 +121,26 @@ interface Handle {
   readonly key: AccountKey
   readonly auth: AuthManager.Service
   readonly identity: Identity.Service
-  readonly signer: AssertionSigner["Type"]
+  readonly signer: AssertionSigner.Service
 }
 
 /**
- * The per-account composition: `Layers.authManager`, with its HTTP services and signer kept in the output
- * (a session's assertion is signed for a task the AuthManager does not store).
+ * Per account: `Layers.authManager`'s composition, built with the modules' `make`s rather than their layers (a
+ * layer's build machinery costs several times the services it builds, per account), with the HTTP services
+ * (registries, biscuits, the JWKS) built once for the pool and shared — they keep nothing per account — and a
+ * signer of the account's own, whose parsed-key and header caches then serve that account alone.
  */
-const perAccount = AuthManager.layer.pipe(Layer.provideMerge(Identity.layer), Layer.provideMerge(Layers.services))
+const handleFor = (key: AccountKey, keyStore: KeyStore.Service, shared: Context.Context<SharedServices>) =>
+  Effect.gen(function*() {
+    const signer = yield* AssertionSigner.make()
+    const base = Context.add(Context.add(shared, KeyStore.KeyStore, keyStore), AssertionSigner.AssertionSigner, signer)
+    const identity = yield* Effect.provide(Identity.make, base)
+    const auth = yield* Effect.provide(AuthManager.make, Context.add(base, Identity.Identity, identity))
+    return { key, auth, identity, signer } satisfies Handle
+  })
+
+/** What `Layers.services` provides, with the accounts' settings. */
+type SharedServices = Layer.Layer.Success<typeof Layers.services> | Settings
 
 /** The inverse of `accountKeyString` (an empty user is none). */
 const keyOfString = (text: string): AccountKey => {
@@ -156,24 +168,19 @@ export const make = (
     const current = settings.protocol === "2026-06"
     const changes = yield* PubSub.sliding<TaskChange>(options.changesCapacity ?? 4096)
 
+    // The accounts' settings are in this context too: a handle is built on it alone, not on the caller's.
+    const shared = yield* Layer.build(Layers.services.pipe(Layer.provideMerge(Layer.mergeAll(
+      Layer.succeed(Settings, accountSettings),
+      Layer.succeed(HttpClient.HttpClient, client)
+    ))))
+
     const handles = yield* RcMap.make({
       lookup: (text: string) =>
         Effect.gen(function*() {
           const key = keyOfString(text)
           const keyStore = yield* store.keyStore(key)
-          const context = yield* Layer.build(perAccount.pipe(Layer.provide(Layer.mergeAll(
-            Layer.succeed(KeyStore.KeyStore, keyStore),
-            Layer.succeed(Settings, accountSettings),
-            Layer.succeed(HttpClient.HttpClient, client)
-          ))))
-          yield* Effect.logDebug(`identity pool: holding account ${key.accountId}`)
           yield* Effect.addFinalizer(() => Effect.logDebug(`identity pool: released account ${key.accountId}`))
-          return {
-            key,
-            auth: Context.get(context, AuthManager.AuthManager),
-            identity: Context.get(context, Identity.Identity),
-            signer: Context.get(context, AssertionSigner)
-          } satisfies Handle
+          return yield* handleFor(key, keyStore, shared)
         }),
       idleTimeToLive: options.idleTimeToLive ?? "5 minutes"
     })
