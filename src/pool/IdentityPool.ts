@@ -14,7 +14,7 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -114,6 +114,13 @@ export interface Options {
   readonly idleTimeToLive?: Duration.DurationInput | undefined
   /** Task changes buffered per subscriber (default 4096; a lagging subscriber loses the oldest). */
   readonly changesCapacity?: number | undefined
+  /**
+   * How long the account a request names is remembered (default 10 seconds; 0: asked of the store every time).
+   * A store answers `resolve` with a scan or a query; a request in this window skips it. A change of the store
+   * (a second user added to an account, an account removed) is seen when the entry expires, or when the
+   * account's handle is next built and its KeyStore is gone.
+   */
+  readonly resolveTimeToLive?: Duration.DurationInput | undefined
 }
 
 /** What the pool holds per account while it is in use. */
@@ -185,12 +192,34 @@ export const make = (
       idleTimeToLive: options.idleTimeToLive ?? "5 minutes"
     })
 
-    const resolve: Service["resolve"] = (request) => store.resolve(request.accountId, request.userId)
+    // The accounts requests named lately: request key → store key, until `expires` (by the Clock).
+    const resolveTtl = Duration.toMillis(options.resolveTimeToLive ?? "10 seconds")
+    const resolved = new Map<string, { readonly key: AccountKey; readonly expires: number }>()
+    const RESOLVED_LIMIT = 100_000
+    const requestKey = (request: PoolRequest) => `${request.accountId}\u0000${request.userId ?? "\u0000"}`
+    const forget = (key: AccountKey) =>
+      Effect.sync(() => {
+        for (const [name, entry] of resolved) if (entry.key.accountId === key.accountId) resolved.delete(name)
+      })
+
+    const resolve: Service["resolve"] = (request) =>
+      Effect.clockWith((clock) => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const name = requestKey(request)
+        const hit = resolved.get(name)
+        if (hit !== undefined && hit.expires > now) return Effect.succeed(hit.key)
+        return Effect.tap(store.resolve(request.accountId, request.userId), (key) =>
+          Effect.sync(() => {
+            if (resolveTtl <= 0) return
+            if (resolved.size >= RESOLVED_LIMIT) resolved.clear()
+            resolved.set(name, { key, expires: now + resolveTtl })
+          }))
+      })
 
     /** The account's handle for the life of the scope; a failed lookup is not kept. */
     const handleOf = (key: AccountKey) => {
       const text = accountKeyString(key)
-      return RcMap.get(handles, text).pipe(Effect.tapError(() => RcMap.invalidate(handles, text)))
+      return RcMap.get(handles, text).pipe(Effect.tapError(() => Effect.zipRight(RcMap.invalidate(handles, text), forget(key))))
     }
 
     const withHandle = <A, E, R>(request: PoolRequest, f: (handle: Handle) => Effect.Effect<A, E, R>) =>
@@ -419,6 +448,7 @@ export const make = (
               return removed
             })))
           yield* RcMap.invalidate(handles, accountKeyString(key))
+          yield* forget(key)
           return removed
         })
       }))

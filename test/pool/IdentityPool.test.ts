@@ -203,8 +203,10 @@ describe("IdentityPool", () => {
     Effect.gen(function*() {
       const memory = yield* AccountStore.makeMemory
       const lookups: Array<string> = []
+      const resolutions: Array<string> = []
       const store = AccountStore.AccountStore.of({
         ...memory,
+        resolve: (id, user) => Effect.zipRight(Effect.sync(() => resolutions.push(id)), memory.resolve(id, user)),
         keyStore: (key) => Effect.zipRight(Effect.sync(() => lookups.push(key.accountId)), memory.keyStore(key))
       })
       for (const id of ["a", "b"]) {
@@ -224,6 +226,8 @@ describe("IdentityPool", () => {
       yield* status("a")
       yield* status("b")
       expect(lookups).toEqual(["a", "b"])
+      // The account a request names is asked of the store once per resolveTimeToLive (10 s by default).
+      expect(resolutions).toEqual(["a", "b"])
       expect(yield* pool.active).toBe(2)
       yield* TestClock.adjust("4 minutes")
       yield* status("b")
@@ -235,5 +239,11 @@ describe("IdentityPool", () => {
       expect(yield* pool.active).toBe(0)
       yield* status("a")
       expect(lookups).toEqual(["a", "b", "a"])
+      expect(resolutions).toEqual(["a", "b", "b", "a"])
+      // Removed from the store: seen once the remembered resolution has expired and the handle is released.
+      expect(yield* memory.remove({ accountId: "b", userId: Option.some("user-b") })).toBe(true)
+      yield* TestClock.adjust("6 minutes")
+      const removed = yield* Effect.flip(status("b"))
+      expect(removed._tag).toBe("AccountNotFoundError")
     }).pipe(Effect.scoped))
 })
