@@ -79,7 +79,9 @@ const HOP_BY_HOP = [
   "transfer-encoding",
   "upgrade",
   "host",
-  "content-length"
+  "content-length",
+  // The proxy reads the whole body before it forwards it: a client's 100-continue is not the backend's business.
+  "expect"
 ]
 
 /** Whether a host name is a loopback address (127.0.0.0/8, ::1, localhost). */
@@ -236,6 +238,11 @@ export const serve = (
     const host = options.host ?? "127.0.0.1"
     if (!isLoopbackHost(host)) {
       return yield* new ServeError({ cause: new Error(`the identity proxy listens on loopback only, not ${host}`) })
+    }
+    const settings = yield* Settings
+    const upstream = originOf(options.upstream ?? settings.baseUrl)
+    if (upstream === undefined || scopeOf(`${upstream}/`, settings) === "none") {
+      return yield* new ServeError({ cause: new Error("the upstream is neither the backend's origin nor a trusted host: nothing could be signed for it") })
     }
     const handler = yield* app(options)
     const server = yield* NodeHttpServer.make(() => createServer(), { host: host.replace(/^\[|\]$/g, ""), port: options.port ?? 0 })

@@ -205,6 +205,26 @@ describe("identity proxy", () => {
       expect((yield* untrusted.backend.calls).register).toBe(0)
     }).pipe(Effect.scoped), 30_000)
 
+  it.live("an account with logins of several users: the user header chooses one, and is not forwarded", () =>
+    Effect.gen(function*() {
+      const fleet = yield* startFleet({ accounts: 1 })
+      yield* fleet.store.put(yield* fleet.backend.issueLogin({ accountId: accountId(0), userId: "user-b" }), "2026-06")
+      const proxy = yield* proxyOf(fleet)
+      const get = (headers: Record<string, string>) =>
+        call(HttpClientRequest.get(`${proxy.url}/backend-api/v1/whoami`).pipe(
+          HttpClientRequest.setHeaders({ "ChatGPT-Account-ID": accountId(0), ...headers })
+        ))
+      const ambiguous = yield* get({})
+      expect([ambiguous.status, JSON.parse(ambiguous.text).error.code]).toEqual([409, "account_ambiguous"])
+      const chosen = yield* get({ "X-Agent-Identity-User": "user-b" })
+      expect(chosen.status).toBe(200)
+      const entries = yield* fleet.store.list
+      const agentOfB = entries.find((e) => Option.contains(e.userId, "user-b"))!.agentRuntimeId
+      expect(JSON.parse(chosen.text).agent_runtime_id).toEqual(Option.getOrThrow(agentOfB))
+      const received = (yield* fleet.backend.requests).filter((r) => r.endpoint === "whoami")
+      expect(received.map((r) => r.headers["x-agent-identity-user"])).toEqual([undefined])
+    }).pipe(Effect.scoped))
+
   it.live("refuses with a JSON error: no account header, an account not held, a body past the cap; loopback only", () =>
     Effect.gen(function*() {
       const fleet = yield* startFleet({ accounts: 1 })
@@ -228,6 +248,8 @@ describe("identity proxy", () => {
 
       const open = yield* Effect.flip(proxyOf(fleet, { host: "0.0.0.0" }))
       expect(open._tag).toBe("ServeError")
+      const elsewhere = yield* Effect.flip(proxyOf(fleet, { upstream: "https://example.com" }))
+      expect(elsewhere._tag).toBe("ServeError")
     }).pipe(Effect.scoped))
 })
 
