@@ -11,11 +11,13 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Settings from "../../src/Domain/Settings.js"
 import { IdentityPool, make as makePool } from "../../src/pool/IdentityPool.js"
 import * as Metrics from "../../src/pool/Metrics.js"
 import * as AccountStore from "../../src/services/AccountStore.js"
+import { agentIdentityLoginDocument } from "../../src/Domain/AuthDocument.js"
 import { chatgptAuthDocument } from "../../src/Domain/CodexLogin.js"
 import { accountId, startFleet, taskOf, whoami } from "./helpers.js"
 
@@ -48,6 +50,26 @@ describe("IdentityPool", () => {
         )
       }).pipe(Effect.scoped))
   }
+
+  it.live("access-token accounts (2026-06): their JWT identities sign, with no agent registration and one JWKS fetch for all", () =>
+    Effect.gen(function*() {
+      const fleet = yield* startFleet({ accounts: 0 })
+      for (let i = 0; i < 3; i++) {
+        const jwt = yield* fleet.backend.issueIdentityJwt({ accountId: accountId(i), userId: `user-${i}` })
+        yield* fleet.store.put(agentIdentityLoginDocument(Redacted.make(jwt)), "2026-06")
+      }
+      const pool = poolOf(fleet)
+      for (let i = 0; i < 3; i++) {
+        const header = yield* pool.authorizationHeader({ accountId: accountId(i) })
+        const session = yield* pool.authorizationHeader({ accountId: accountId(i), sessionKey: "s" })
+        for (const h of [header, session]) {
+          expect((yield* whoami(fleet.baseUrl, Option.getOrThrow(h))).body).toMatchObject({ scheme: "AgentAssertion", account_id: accountId(i) })
+        }
+        expect(taskOf(session).agentRuntimeId).toBe(taskOf(header).agentRuntimeId)
+      }
+      const calls = yield* fleet.backend.calls
+      expect([calls.register, calls.task, calls.jwks]).toEqual([0, 6, 1])
+    }).pipe(Effect.scoped))
 
   it.live("N fibers over M accounts: exactly M agent and M task registrations, each fiber with its account's identity", () =>
     Effect.gen(function*() {
