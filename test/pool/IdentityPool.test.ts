@@ -4,6 +4,7 @@
  * release of idle accounts, and the metrics it counts.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
@@ -219,6 +220,30 @@ describe("IdentityPool", () => {
       const after = yield* Metrics.snapshot
       expect((after.failures["AccountNotFoundError"] ?? 0) - (before.failures["AccountNotFoundError"] ?? 0)).toBe(2)
       expect(yield* pool.active).toBe(0)
+    }).pipe(Effect.scoped))
+
+  it.live("a registration the backend refuses: the failure by its tag, a `refused` audit with the status only; Bearer for OrBearer", () =>
+    Effect.gen(function*() {
+      const fleet = yield* startFleet({
+        accounts: 1,
+        fault: (endpoint) =>
+          endpoint === "register"
+            ? Option.some(Effect.succeed(HttpServerResponse.unsafeJson({ error: "secret-looking detail" }, { status: 403 })))
+            : Option.none()
+      })
+      const pool = poolOf(fleet)
+      const before = yield* Metrics.snapshot
+      const error = yield* Effect.flip(pool.authorizationHeader({ accountId: accountId(0) }))
+      expect(error._tag).toBe("HttpStatusError")
+      const fallback = Option.getOrThrow(yield* pool.authorizationHeaderOrBearer({ accountId: accountId(0) }))
+      expect(fallback.scheme).toBe("Bearer")
+      expect((yield* whoami(fleet.baseUrl, fallback)).body).toEqual({ scheme: "Bearer", account_id: accountId(0) })
+      const after = yield* Metrics.snapshot
+      expect((after.failures["HttpStatusError"] ?? 0) - (before.failures["HttpStatusError"] ?? 0)).toBe(2)
+      expect(yield* fleet.store.events).toEqual([
+        { action: "refused", accountId: accountId(0), userId: Option.some("user-0"), detail: "agent registration: HTTP 403" },
+        { action: "refused", accountId: accountId(0), userId: Option.some("user-0"), detail: "agent registration: HTTP 403" }
+      ])
     }).pipe(Effect.scoped))
 
   it.effect("an idle account's AuthManager is released after idleTimeToLive, and built again on its next use", () =>
