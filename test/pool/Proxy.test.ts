@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as http from "node:http"
 import type * as AssertionVerifier from "../../src/backend/AssertionVerifier.js"
 import * as Proxy from "../../src/pool/Proxy.js"
 import { accountId, startFleet } from "./helpers.js"
@@ -244,6 +245,21 @@ describe("identity proxy", () => {
         expect(answer.headers["content-type"]).toBe("application/json")
         expect(answer.text).not.toContain("gateway-secret")
       }
+      // An absolute-form target (a forward-proxy request) is not forwarded anywhere.
+      const absolute = yield* Effect.async<{ status: number; text: string }>((resume) => {
+        const request = http.request({
+          host: "127.0.0.1",
+          port: proxy.port,
+          path: "http://example.com/backend-api/v1/whoami",
+          headers: { "ChatGPT-Account-ID": accountId(0) }
+        }, (response) => {
+          let text = ""
+          response.on("data", (chunk) => (text += chunk))
+          response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, text })))
+        })
+        request.end()
+      })
+      expect([absolute.status, JSON.parse(absolute.text).error.code]).toEqual([400, "bad_target"])
       expect((yield* fleet.backend.calls).whoami).toBe(0)
 
       const open = yield* Effect.flip(proxyOf(fleet, { host: "0.0.0.0" }))
