@@ -12,7 +12,8 @@
  * - A 401 to an AgentAssertion is recovered once: the task is replaced (`IdentityPool.recover`) and the request
  *   is sent again with the same body, which the proxy keeps for that (up to `maxRequestBodyBytes`).
  * - Refusals are JSON `{"error":{"code","message"}}`: 400 no account header, 404 account not held, 409 several
- *   users and none named, 413 body too large, 502 upstream unreachable, 503 no credential for the account.
+ *   users and none named, 413 body too large, 401 a rejected task that could not be replaced, 502 upstream
+ *   unreachable, 503 no credential for the account.
  *   No refusal or log line carries a credential.
  */
 import * as Headers from "@effect/platform/Headers"
@@ -102,12 +103,12 @@ const originOf = (url: string): string | undefined => {
 }
 
 /** The refusal of a pool failure that left no header to send. */
-const refusalOf = (error: AuthError) => {
+const refusalOf = (error: AuthError, userHeader: string) => {
   switch (error._tag) {
     case "AccountNotFoundError":
       return error.reason === "NotHeld"
         ? refusal(404, "account_not_found", "no login is held for the account named by ChatGPT-Account-ID")
-        : refusal(409, "account_ambiguous", `the account has logins of several users: name one with ${DEFAULT_USER_HEADER}`)
+        : refusal(409, "account_ambiguous", `the account has logins of several users: name one with ${userHeader}`)
     case "KeyStoreError":
       return refusal(503, "store_unavailable", "the account store could not be read")
     default:
@@ -186,7 +187,7 @@ export const app = (
         Option.match(header, { onNone: () => clean, onSome: (h) => withAuthorization(clean, h) })
 
       const first = yield* sign(target, poolRequest).pipe(Effect.either)
-      if (first._tag === "Left") return refusalOf(first.left)
+      if (first._tag === "Left") return refusalOf(first.left, userHeader)
       if (Option.isNone(first.right)) return refusal(503, "no_credentials", "the account has no credential to sign with")
       const header = first.right.value
 
