@@ -127,6 +127,45 @@ describe("identity proxy", () => {
       expect(text).toMatch(/^data: \{"chunk":1,"task":"task_[^"]+","body":\{"input":"hello"\}\}\n\ndata: \{"chunk":2\}\n\ndata: \[DONE\]\n\n$/)
     }).pipe(Effect.provide(NodeHttpClient.layer), Effect.scoped), 30_000)
 
+  it.live("a client that goes away mid-stream: the proxy drops its upstream request too", () =>
+    Effect.gen(function*() {
+      const never = yield* Deferred.make<void>()
+      const upstreamEnded = yield* Deferred.make<void>()
+      const routes = () =>
+        HttpRouter.empty.pipe(HttpRouter.post(
+          "/backend-api/codex/responses",
+          Effect.succeed(HttpServerResponse.stream(
+            Stream.make(new TextEncoder().encode("data: 1\n\n")).pipe(
+              Stream.concat(Stream.fromEffect(Effect.as(Deferred.await(never), new Uint8Array(0)))),
+              Stream.ensuring(Deferred.succeed(upstreamEnded, undefined))
+            ),
+            { contentType: "text/event-stream" }
+          ))
+        ))
+      const fleet = yield* startFleet({ accounts: 1, routes })
+      const proxy = yield* proxyOf(fleet)
+      yield* Effect.async<void>((resume) => {
+        const request = http.request({
+          host: "127.0.0.1",
+          port: proxy.port,
+          method: "POST",
+          path: "/backend-api/codex/responses",
+          headers: { "ChatGPT-Account-ID": accountId(0), "content-type": "application/json" }
+        }, (response) => {
+          response.once("data", () => {
+            request.destroy()
+            resume(Effect.void)
+          })
+        })
+        request.end("{}")
+      })
+      // The upstream's stream is ended by the proxy's abort, not by the upstream itself (it waits forever).
+      yield* Deferred.await(upstreamEnded).pipe(
+        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the upstream request outlived its client") })
+      )
+      expect(yield* Deferred.isDone(never)).toBe(false)
+    }).pipe(Effect.scoped), 30_000)
+
   it.live("a 401 is recovered once: a new task, the same body sent again; an upstream that keeps refusing gets one retry", () =>
     Effect.gen(function*() {
       const received: Array<{ readonly path: string; readonly task: string | null; readonly body: string }> = []
