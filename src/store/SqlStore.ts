@@ -24,12 +24,14 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as SynchronizedRef from "effect/SynchronizedRef"
 import { randomBytes } from "node:crypto"
 import * as os from "node:os"
 import { type AuthDocument, readState } from "../Domain/AuthDocument.js"
 import { AccountNotFoundError, KeyStoreError, StoreError } from "../Domain/Errors.js"
+import { decodeUnverified } from "../Domain/IdentityJwt.js"
 import {
   type AccountEntry,
   type AccountKey,
@@ -113,7 +115,10 @@ const formOf = (value: unknown): { readonly form: string; readonly runtimeId: st
     case "Record":
       return { form: slot.forms.current ? "record-2026-06" : "record-2026-04", runtimeId: slot.record.agent_runtime_id }
     case "Jwt":
-      return { form: "jwt", runtimeId: null }
+      return {
+        form: "jwt",
+        runtimeId: Either.getOrNull(Either.map(decodeUnverified(Redacted.value(slot.jwt)), (claims) => claims.agent_runtime_id))
+      }
     case "Absent":
       return { form: "absent", runtimeId: null }
     case "Foreign":
@@ -125,7 +130,7 @@ const formOf = (value: unknown): { readonly form: string; readonly runtimeId: st
 const identityMark = (value: unknown): string | undefined => {
   if (value === null || value === undefined) return undefined
   const { form, runtimeId } = formOf(value)
-  return runtimeId ?? (typeof value === "string" ? `jwt:${value.length}:${value.slice(-16)}` : form)
+  return runtimeId ?? form
 }
 
 /** Builds the store on the ambient SqlClient (migrated already: see the layers). */
@@ -294,7 +299,7 @@ key_id = excluded.key_id, secret = excluded.secret, updated_at = excluded.update
             }
             const [was, is] = [identityMark(before), identityMark(after)]
             if (auditIdentity && was !== is) {
-              const detail = (mark: string | undefined) => mark === undefined || mark.startsWith("jwt:") ? formOf(after ?? before).form : mark
+              const detail = (mark: string | undefined) => mark ?? formOf(after ?? before).form
               yield* audit({
                 action: is === undefined ? "revoked" : was === undefined ? "registered" : "renewed",
                 accountId,
