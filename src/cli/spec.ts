@@ -136,7 +136,7 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
 /** The options every command accepts. */
 export const GLOBAL = ["codex-home", "base-url", "trust-host", "protocol", "authapi-base-url", "jwks-base-url", "json", "log-level", "store"]
 
-const online = ["account", "store", "codex-home", "base-url", "protocol", "authapi-base-url", "jwks-base-url", "json", "log-level"]
+const online = ["codex-home", "base-url", "protocol", "authapi-base-url", "jwks-base-url", "json", "log-level", "store", "account"]
 
 export const COMMANDS: ReadonlyArray<CommandSpec> = [
   {
@@ -166,7 +166,7 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
       "login's Bearer token, with a note on stderr saying why when an identity exists."
     ],
     args: [],
-    options: ["account", "store", "codex-home", "base-url", "trust-host", "protocol", "json", "log-level"],
+    options: ["codex-home", "base-url", "trust-host", "protocol", "json", "log-level", "store", "account"],
     examples: [
       "header",
       "header --base-url http://127.0.0.1:8080/backend-api --trust-host 127.0.0.1",
@@ -177,7 +177,7 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
     name: "status",
     summary: "show the binding, the stored identity and its task (never the private key)",
     args: [],
-    options: ["account", "store", "codex-home", "base-url", "protocol", "json", "log-level"],
+    options: ["codex-home", "base-url", "protocol", "json", "log-level", "store", "account"],
     examples: ["status", "status --json", "status --store sqlite:fleet.db --account 1b2c3d…"]
   },
   {
@@ -191,7 +191,7 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
     name: "forget",
     summary: "remove the stored agent identity from auth.json, keeping every other field",
     args: [],
-    options: ["account", "store", "codex-home", "protocol", "json", "log-level"],
+    options: ["codex-home", "protocol", "json", "log-level", "store", "account"],
     examples: ["forget"]
   },
   {
