@@ -210,6 +210,36 @@ describe.each([sqlite, postgres])("the $name store", (dialect) => {
     }).pipe(Effect.provide(Layer.merge(open(newKey_), sqlClientOf(location)))))
   })
 
+  it("the lease: a holder whose lease was taken over writes nothing (fenced); a lease held elsewhere times out as KeyStoreError Lock", async () => {
+    const location = dialect.fresh()
+    const key = newKey()
+    await run(Effect.gen(function*() {
+      const { backend } = yield* start({})
+      const store = yield* AccountStore
+      const sql = yield* SqlClient.SqlClient
+      const first = yield* backend.issueLogin({ accountId: "acct-1", userId: "user-1" })
+      const second = yield* backend.issueLogin({ accountId: "acct-1", userId: "user-1" })
+      const k = (yield* store.put(first, "2026-06")).key
+      const ks = yield* store.keyStore(k)
+      const lost = yield* Effect.either(ks.exclusive(Effect.gen(function*() {
+        // Another holder takes the lease, as after this one paused past its expiry.
+        yield* Effect.orDie(sql`UPDATE agent_identity_leases SET holder = 'another-host/1/x'`)
+        yield* ks.saveLogin(second)
+      })))
+      expect(Either.isLeft(lost) && lost.left).toMatchObject({ _tag: "KeyStoreError", reason: "Lock" })
+      const tokens = (doc: Record<string, unknown>) => (doc["tokens"] as Record<string, string>)["access_token"]
+      const state = yield* ks.read
+      expect(state.login._tag === "ChatGpt" && Redacted.value(state.login.accessToken)).toBe(tokens(first))
+      // The other holder's lease (not expired) keeps this one waiting until its lock timeout.
+      const waited = yield* Effect.either(ks.exclusive(Effect.void))
+      expect(Either.isLeft(waited) && waited.left).toMatchObject({ _tag: "KeyStoreError", reason: "Lock" })
+      yield* Effect.orDie(sql`DELETE FROM agent_identity_leases`)
+      yield* ks.exclusive(ks.saveLogin(second))
+      const after = yield* ks.read
+      expect(after.login._tag === "ChatGpt" && Redacted.value(after.login.accessToken)).toBe(tokens(second))
+    }).pipe(Effect.provide(Layer.merge(layerFromUrl(location, { key: Redacted.make(key), lockTimeout: "300 millis" }), sqlClientOf(location)))))
+  })
+
   it("import: a report per input (imported, unchanged, refused with a reason), nothing secret in it, idempotent when repeated, audited", async () => {
     const location = dialect.fresh()
     const key = newKey()

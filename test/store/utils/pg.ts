@@ -10,7 +10,13 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 
-const BIN = process.env["AGENT_IDENTITY_TEST_PG_BIN"] ?? "/usr/lib/postgresql/15/bin"
+/** Debian's server binaries: the newest major installed (bookworm's `postgresql` is 15). */
+const debianBin = (): string => {
+  const root = "/usr/lib/postgresql"
+  const majors = fs.existsSync(root) ? fs.readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : []
+  return path.join(root, majors[0] ?? "15", "bin")
+}
+const BIN = process.env["AGENT_IDENTITY_TEST_PG_BIN"] ?? debianBin()
 
 export interface Pg {
   /** The server's URL (database `postgres`). */
@@ -75,7 +81,7 @@ export const startPg = async (): Promise<Pg> => {
     fs.chownSync(dir, uid, gid)
   }
   const data = path.join(dir, "data")
-  run(path.join(BIN, "initdb"), ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+  run(path.join(BIN, "initdb"), ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--wal-segsize=1"])
   const port = await freePort()
   run(path.join(BIN, "pg_ctl"), [
     "-D",
