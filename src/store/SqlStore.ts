@@ -429,16 +429,20 @@ WHERE account_id = ${accountId} AND user_id = ${userId} AND holder = ${token}`.p
         )
         const release = sql`DELETE FROM agent_identity_leases WHERE account_id = ${accountId} AND user_id = ${userId} AND holder = ${token}`
           .pipe(Effect.ignore)
-        return Effect.acquireUseRelease(
-          take,
-          () =>
-            Effect.scoped(
-              Effect.zipRight(
-                Effect.forkScoped(heartbeat),
-                Effect.locallyWith(self, heldLease, (held) => new Map(held).set(accountKeyString(key), token))
-              )
-            ),
-          () => release
+        // The wait for the lease stays interruptible (a signal ends it at once); the lease, once taken, is released.
+        return Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(restore(take), () =>
+            Effect.ensuring(
+              restore(
+                Effect.scoped(
+                  Effect.zipRight(
+                    Effect.forkScoped(heartbeat),
+                    Effect.locallyWith(self, heldLease, (held) => new Map(held).set(accountKeyString(key), token))
+                  )
+                )
+              ),
+              release
+            ))
         )
       }
 

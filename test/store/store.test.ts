@@ -67,10 +67,12 @@ const postgres: Dialect = {
       execFileSync("psql", [location, "-Atqc", `SELECT row_to_json(t) FROM ${t} t`], { encoding: "utf8" })
     ).join("\n")
     execFileSync("psql", [location, "-qc", "CHECKPOINT"])
-    // The server's own files, when the test started it (its data folder is in the temporary folder).
-    const dataDirs = execFileSync("psql", [location, "-Atqc", "SHOW data_directory"], { encoding: "utf8" }).trim()
+    // The server's own files, when the test started it: this database's folder and the write-ahead log.
+    const dataDir = execFileSync("psql", [location, "-Atqc", "SHOW data_directory"], { encoding: "utf8" }).trim()
+    const oid = execFileSync("psql", [location, "-Atqc", "SELECT oid FROM pg_database WHERE datname = current_database()"], { encoding: "utf8" })
+      .trim()
     const files: Array<Buffer> = [Buffer.from(rows, "utf8")]
-    if (process.env["AGENT_IDENTITY_TEST_PG_URL"] === undefined && fs.existsSync(dataDirs)) {
+    if (process.env["AGENT_IDENTITY_TEST_PG_URL"] === undefined && fs.existsSync(dataDir)) {
       const walk = (dir: string) => {
         for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
           const full = path.join(dir, entry.name)
@@ -78,7 +80,8 @@ const postgres: Dialect = {
           else if (entry.isFile()) files.push(fs.readFileSync(full))
         }
       }
-      walk(dataDirs)
+      walk(path.join(dataDir, "base", oid))
+      walk(path.join(dataDir, "pg_wal"))
     }
     return Buffer.concat(files)
   }
