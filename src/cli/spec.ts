@@ -199,7 +199,9 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
     summary: "store an access token read from stdin as `codex login --with-access-token` does (verified first)",
     details: ["A ChatGPT login is made with `codex login`; this command stores an access token only."],
     args: [],
-    options: ["with-access-token", ...online],
+    options: ["with-access-token", ...online.filter((o) => o !== "store" && o !== "account")],
+    refuses: { store: "a store takes logins with `pool import` (- reads stdin)" },
+    refusal: "it writes auth.json (a store takes logins with `pool import`)",
     examples: ["login --with-access-token < token.txt"]
   },
   {
@@ -212,6 +214,8 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
       optional: true
     }],
     options: ["codex-home", "base-url", "jwks-base-url", "protocol", "json", "log-level"],
+    refuses: { store: "a store takes Agent Identity JWTs with `pool import` (- reads stdin)" },
+    refusal: "it writes auth.json (a store takes JWTs with `pool import`)",
     examples: ["import-jwt < jwt.txt", "import-jwt - --codex-home ~/.codex < jwt.txt"]
   },
   {
@@ -240,6 +244,8 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
     details: ["It prints its URLs, then the few commands that get a working header against it."],
     args: [],
     options: ["host", "port", "protocol", "json", "log-level"],
+    refuses: { store: "serve keeps the reference backend's state in memory" },
+    refusal: "it keeps the reference backend's state in memory",
     examples: ["serve", "serve --port 8080"]
   },
   {
@@ -252,7 +258,8 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
       "base-url": "demo runs against a reference backend of its own",
       "trust-host": "demo trusts its own backend only",
       "authapi-base-url": "demo runs against a reference backend of its own",
-      "jwks-base-url": "demo runs against a reference backend of its own"
+      "jwks-base-url": "demo runs against a reference backend of its own",
+      store: "demo uses a throwaway CODEX_HOME of its own"
     },
     refusal: "it runs against a reference backend of its own, with a throwaway CODEX_HOME (to use yours, run `serve`)",
     examples: ["demo", "demo --protocol 2026-04"]

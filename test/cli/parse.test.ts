@@ -121,5 +121,9 @@ describe("parse: --store, --account and pool", () => {
     expect(usageOf(["pool", "list", "extra", "--store", "sqlite:f.db"])).toMatch(/^unexpected argument "extra"/)
     expect(usageOf(["pool", "drop", "--store", "sqlite:f.db"])).toMatch(/^ACTION must be one of import, list, revoke/)
     expect(usageOf(["verify", "a", "b", "--public-key", "k"])).toMatch(/^unexpected argument "b"/)
+    // Commands that write auth.json or bring their own state refuse a store.
+    expect(usageOf(["login", "--with-access-token", "--store", "sqlite:f.db"])).toMatch(/^login does not take --store: a store takes logins with `pool import`/)
+    expect(usageOf(["import-jwt", "--store", "sqlite:f.db"])).toMatch(/^import-jwt does not take --store/)
+    expect(usageOf(["login", "--with-access-token", "--store", "sqlite:f.db", "--account", "a"])).toMatch(/^login does not take --store/)
   })
 })
