@@ -26,7 +26,6 @@ import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import * as SynchronizedRef from "effect/SynchronizedRef"
 import { randomBytes } from "node:crypto"
 import * as os from "node:os"
 import { type AuthDocument, readState } from "../Domain/AuthDocument.js"
@@ -461,13 +460,20 @@ WHERE account_id = ${accountId} AND user_id = ${userId} AND holder = ${token}`.p
     }
 
     // One KeyStore per account in this process: its mutex is the in-process half of the single flight.
-    const accounts = yield* SynchronizedRef.make(new Map<string, Account>())
-    const accountOf = (key: AccountKey) =>
-      SynchronizedRef.modifyEffect(accounts, (map) => {
-        const existing = map.get(accountKeyString(key))
-        return existing !== undefined
-          ? Effect.succeed([existing, map] as const)
-          : Effect.map(accountBackend(key), (account) => [account, new Map(map).set(accountKeyString(key), account)] as const)
+    // (A map kept in place: copying it per new account would cost O(n²) over a fleet of 10,000.)
+    const accounts = new Map<string, Account>()
+    const creating = yield* Effect.makeSemaphore(1)
+    const accountOf = (key: AccountKey): Effect.Effect<Account> =>
+      Effect.suspend(() => {
+        const k = accountKeyString(key)
+        const existing = accounts.get(k)
+        if (existing !== undefined) return Effect.succeed(existing)
+        return creating.withPermits(1)(Effect.suspend(() => {
+          const again = accounts.get(k)
+          return again !== undefined
+            ? Effect.succeed(again)
+            : Effect.tap(accountBackend(key), (account) => Effect.sync(() => void accounts.set(k, account)))
+        }))
       })
 
     interface ListRow {
