@@ -404,8 +404,9 @@ WHERE agent_identity_leases.expires_at < ${nowSql} RETURNING holder`,
         const take = tryTake.pipe(
           Effect.filterOrFail((rows) => rows[0]?.holder === token, () => "busy" as const),
           Effect.retry({
-            schedule: Schedule.exponential("20 millis", 1.5).pipe(
-              Schedule.union(Schedule.spaced("500 millis")),
+            // A lease is mostly held for one registration (tens of milliseconds): poll often, capped at 100 ms.
+            schedule: Schedule.exponential("10 millis", 1.5).pipe(
+              Schedule.union(Schedule.spaced("100 millis")),
               Schedule.jittered,
               Schedule.upTo(lockTimeout)
             ),
