@@ -50,6 +50,7 @@ const RUNS = Number(process.env["BENCH_RUNS"] ?? 5)
 const WINDOW_MS = Number(process.env["BENCH_WINDOW_MS"] ?? 300)
 const AGENTS = Number(process.env["BENCH_AGENTS"] ?? 1000)
 const REGISTRATION_RUNS = Number(process.env["BENCH_REGISTRATION_RUNS"] ?? 3)
+const STORE_ACCOUNTS = Number(process.env["BENCH_STORE_ACCOUNTS"] ?? 200)
 const started = performance.now()
 
 // --- figures ----------------------------------------------------------------------------------------
@@ -422,6 +423,67 @@ console.log("flow (register + task, one agent at a time)")
   ))
   record("flow_round_trips", [requests], "requests")
 }
+// --- the database store: agent registrations per second on PostgreSQL, 4 processes beside 1 ---------------
+console.log(
+  `store (PostgreSQL, a throwaway cluster; ${STORE_ACCOUNTS} accounts, register + task each; 4 processes racing over all of them, or each given a quarter)`
+)
+{
+  const { startPg } = await import("../test/store/utils/pg.js")
+  const { bundleStoreChildren } = await import("../test/reliability/fixtures/storeBundle.js")
+  const { layerPg } = await import("../src/store/index.js")
+  const { AccountStore } = await import("../src/services/AccountStore.js")
+  const [pg, children] = await Promise.all([startPg(), bundleStoreChildren()])
+  const storeKey = Buffer.from(ed25519.utils.randomSecretKey()).toString("base64")
+  let databases = 0
+  /** Agents registered per second by `processes` processes started together over fresh accounts (all, or a share each). */
+  const round = async (processes: number, split = false): Promise<number> => {
+    const url = pg.database(`bench_${process.pid}_${++databases}`)
+    const logins = await issueLogins(STORE_ACCOUNTS)
+    const accounts = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const store = yield* AccountStore
+      const ids = new Set<string>()
+      for (const login of logins) ids.add((yield* store.put(login, "2026-06")).key.accountId)
+      return [...ids]
+    }).pipe(Effect.provide(layerPg({ url, key: Redacted.make(storeKey) })))))
+    const shares = Array.from({ length: processes }, (_, i) => split ? accounts.filter((_, j) => j % processes === i) : accounts)
+    const racers = shares.map((share) =>
+      spawn(process.execPath, [children.script, "race", url, baseUrl, authApiBaseUrl, share.join(","), "30000"], {
+        stdio: ["pipe", "pipe", "inherit"],
+        env: { PATH: process.env["PATH"] ?? "", AGENT_IDENTITY_STORE_KEY: storeKey, AGENT_IDENTITY_STORE_BARRIER: "1" }
+      }))
+    const outputs = racers.map((racer) => {
+      let out = ""
+      racer.stdout.on("data", (d: Buffer) => void (out += d.toString()))
+      return () => out
+    })
+    const exited = racers.map((racer) => new Promise<number | null>((resolve) => racer.once("exit", resolve)))
+    while (!outputs.every((out) => out().includes("\"started\""))) await new Promise((resolve) => setTimeout(resolve, 20))
+    const t0 = performance.now()
+    for (const racer of racers) racer.stdin.end("go\n")
+    const codes = await Promise.all(exited)
+    const seconds = (performance.now() - t0) / 1000
+    for (const [i, out] of outputs.entries()) {
+      const lines = out().split("\n").filter((l) => l.startsWith("{\"account\""))
+      if (codes[i] !== 0 || lines.length !== shares[i]!.length) throw new Error(`store bench: a process failed (${out().slice(-300)})`)
+    }
+    return accounts.length / seconds
+  }
+  await round(1) // warm-up (the cluster, the file cache)
+  const one: Array<number> = []
+  const four: Array<number> = []
+  const split: Array<number> = []
+  for (let r = 0; r < REGISTRATION_RUNS; r++) {
+    one.push(await round(1))
+    four.push(await round(4))
+    split.push(await round(4, true))
+  }
+  record("store_pg_registrations_1_process", one, "agents/s")
+  record("store_pg_registrations_4_processes", four, "agents/s")
+  record("store_pg_registrations_4_split", split, "agents/s")
+  pg.stop()
+  fs.rmSync(children.dir, { recursive: true, force: true })
+}
+
 backend.stdin.end()
 await Effect.runPromise(Scope.close(clientScope, Exit.void))
 floorAgent.destroy()
@@ -522,6 +584,11 @@ for (const [name, ratio] of Object.entries(ratios) as Array<[keyof typeof ratios
   console.log(`  ${name.padEnd(36)} ${ratio.toFixed(2).padStart(8)}  target ${op} ${String(target).padEnd(6)} ${met[name] ? "ok" : "MISSED"}`)
 }
 console.log(`  (information: flow_round_trips ${v("flow_round_trips")} = 2; ensure registrations ${v("ensure_concurrent_registrations")} = 2)`)
+console.log(
+  `  (information: store_pg 4 processes vs 1: ${(v("store_pg_registrations_4_processes") / v("store_pg_registrations_1_process")).toFixed(2)} racing ` +
+    `over the same accounts (each registered once), ${(v("store_pg_registrations_4_split") / v("store_pg_registrations_1_process")).toFixed(2)} ` +
+    `each on a quarter of them)`
+)
 
 const machine = `node ${process.version}, ${os.cpus()[0]?.model.trim() ?? "unknown cpu"} x${os.cpus().length}`
 const load = os.loadavg().map((x) => Math.round(x * 100) / 100)

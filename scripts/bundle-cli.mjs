@@ -16,6 +16,9 @@ await build({
   sourcemap: false,
   minify: true,
   logLevel: "warning",
+  // Native drivers of the optional database stores (`--store`) stay outside: they load their compiled addon
+  // from their own folder. pg's optional native binding is never used.
+  external: ["better-sqlite3", "pg-native"],
   // Bundled CommonJS dependencies may call require().
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" }
 })

@@ -16,7 +16,7 @@ const manifest = JSON.parse(readFileSync(path.join(projectRoot, "package.json"),
 
 describe("package exports", () => {
   it("the entry points are the layers docs/ARCHITECTURE.md names, each with types and an import target", () => {
-    expect(Object.keys(manifest.exports).sort()).toEqual([".", "./backend", "./crypto", "./testing"])
+    expect(Object.keys(manifest.exports).sort()).toEqual([".", "./backend", "./crypto", "./store", "./testing"])
     for (const [entry, targets] of Object.entries<Record<string, string>>(manifest.exports)) {
       const base = entry === "." ? "./dist/index" : `./dist/${entry.slice(2)}/index`
       expect(targets, entry).toEqual({ types: `${base}.d.ts`, import: `${base}.js` })

@@ -143,11 +143,13 @@ export class LoginUnavailableError extends Schema.TaggedError<LoginUnavailableEr
 
 /**
  * auth.json could not be read, parsed, locked or written. `NotRegularFile`: the path (or the lock's)
- * is a FIFO, directory, device or socket, refused before it is opened. `systemError` keeps the
+ * is a FIFO, directory, device or socket, refused before it is opened. A database store (`effect-agent-identity/store`)
+ * fails `Database` when a query fails and `Encryption` when a row cannot be opened with the store's keys
+ * (`path` names the store and the account, never a secret). `systemError` keeps the
  * system's own words (`EROFS: read-only file system`) when a system call failed.
  */
 export class KeyStoreError extends Schema.TaggedError<KeyStoreError>()("KeyStoreError", {
-  reason: Schema.Literal("Io", "Unparseable", "Lock", "NotRegularFile"),
+  reason: Schema.Literal("Io", "Unparseable", "Lock", "NotRegularFile", "Database", "Encryption"),
   path: Schema.String,
   detail: Schema.String,
   systemError: Schema.optional(Schema.String)
@@ -256,6 +258,23 @@ export class AccountNotFoundError extends Schema.TaggedError<AccountNotFoundErro
   }
 }
 
+/**
+ * A database store (`effect-agent-identity/store`) could not be opened or kept: `KeyMissing` (no
+ * `AGENT_IDENTITY_STORE_KEY`), `KeyInvalid` (a key is not base64 of 32 bytes), `WrongKey` (rows are encrypted with
+ * a key the store was not given, or a row does not open with its key), `Location` (not `sqlite:PATH` or
+ * `postgres://…`), `Database` (connecting or a query failed), `Migration` (the schema could not be brought up to
+ * date). `location` is the store's secret-free location; no key or secret is ever in the message.
+ */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  reason: Schema.Literal("KeyMissing", "KeyInvalid", "WrongKey", "Location", "Database", "Migration"),
+  location: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.location}: ${this.detail}`
+  }
+}
+
 /** Every error the library's services can fail with. */
 export type AuthError =
   | InvalidKeyError
@@ -275,6 +294,7 @@ export type AuthError =
   | SettingsError
   | NativeModuleUnavailableError
   | AccountNotFoundError
+  | StoreError
 
 /** The schema of the union, for encoding errors (e.g. `--json` output). */
 export const AuthError = Schema.Union(
@@ -294,5 +314,6 @@ export const AuthError = Schema.Union(
   BootstrapUnavailableError,
   SettingsError,
   NativeModuleUnavailableError,
-  AccountNotFoundError
+  AccountNotFoundError,
+  StoreError
 )

@@ -31,7 +31,7 @@ const program = (run: Parse.Run): Effect.Effect<void, unknown> =>
   Effect.gen(function*() {
     const { args, command, global } = run
     const { resolve, resolveProtocolOnly } = yield* Effect.promise(settings)
-    const resolved = Effect.suspend(() => resolve(global, command.name))
+    const resolved = Effect.suspend(() => resolve(global, command.name, run.account))
     switch (command.name) {
       case "header":
       case "status":
@@ -55,6 +55,11 @@ const program = (run: Parse.Run): Effect.Effect<void, unknown> =>
       case "import-jwt": {
         const m = yield* Effect.promise(online)
         return yield* Effect.flatMap(resolved, (r) => m.importJwt(r, Option.fromNullable(args[0])))
+      }
+      case "pool": {
+        const m = yield* Effect.promise(() => import("./store.js"))
+        return yield* Effect.flatMap(resolved, (r) =>
+          args[0] === "import" ? m.poolImport(r, args.slice(1)) : args[0] === "list" ? m.poolList(r) : m.poolRevoke(r, args[1]!))
       }
       case "serve": {
         const m = yield* Effect.promise(online)

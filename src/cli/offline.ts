@@ -2,7 +2,6 @@
  * The commands that only read auth.json and sign or verify: `header`, `status`, `verify`, `forget`.
  * They load no HTTP module.
  */
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -17,6 +16,7 @@ import { isHeaderSafeToken, isTrustedBaseUrl } from "../Domain/Endpoints.js"
 import { AssertionRejectedError, LoginUnavailableError } from "../Domain/Errors.js"
 import * as Identity from "../manager/Identity.js"
 import * as KeyStore from "../services/KeyStore.js"
+import { keyStoreOf } from "./keyStore.js"
 import type { Resolved } from "./settings.js"
 import { note, print, warnIfExposed } from "./output.js"
 
@@ -27,9 +27,7 @@ export const offlineLayer = (resolved: Resolved) =>
       // A one-shot process signs once: node:crypto needs no precomputed tables (same bytes, see the tests).
       AssertionSigner.layerNodeCrypto,
       Layer.succeed(Settings.Settings, resolved.settings),
-      KeyStore.layerFile({ codexHome: resolved.codexHome, accessToken: Option.getOrUndefined(resolved.accessToken) }).pipe(
-        Layer.provide(NodeFileSystem.layer)
-      )
+      keyStoreOf(resolved)
     ))
   )
 

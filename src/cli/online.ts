@@ -34,16 +34,14 @@ import * as KeyStore from "../services/KeyStore.js"
 import * as PersonalAccessToken from "../services/PersonalAccessToken.js"
 import { ListenError } from "./errors.js"
 import { print, warn, warnIfExposed } from "./output.js"
+import { keyStoreOf } from "./keyStore.js"
 import type { Resolved } from "./settings.js"
 import { PROGRAM } from "./spec.js"
 
-type Context = Pick<Resolved, "codexHome" | "settings" | "accessToken">
+type Context = Pick<Resolved, "codexHome" | "settings" | "accessToken"> & { readonly store?: Resolved["store"] }
 
 /** The file KeyStore of a CODEX_HOME; `CODEX_ACCESS_TOKEN` wins over its login. */
-const keyStoreLayer = (resolved: Context) =>
-  KeyStore.layerFile({ codexHome: resolved.codexHome, accessToken: Option.getOrUndefined(resolved.accessToken) }).pipe(
-    Layer.provide(NodeFileSystem.layer)
-  )
+const keyStoreLayer = (resolved: Context) => keyStoreOf(resolved)
 
 /** The AuthManager on auth.json in `codexHome`, over node's HTTP client. */
 const onlineLayer = (resolved: Context) =>

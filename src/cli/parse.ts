@@ -26,6 +26,8 @@ export interface Run {
   /** `serve`'s. */
   readonly host: string
   readonly port: number
+  /** With `--store`: the account a command works on. */
+  readonly account: Option.Option<string>
   /** `verify`'s. */
   readonly publicKey: string
   readonly maxSkewSeconds: number
@@ -187,7 +189,7 @@ export const parse = (args: ReadonlyArray<string>): Either.Either<Parsed, UsageE
     const missing = required[positionals.length]!
     return Either.left(usage(command, `${command.name} needs ${missing.name}, ${missing.description}`))
   }
-  if (positionals.length > command.args.length) {
+  if (positionals.length > command.args.length && command.args.at(-1)?.variadic !== true) {
     return Either.left(usage(command, `unexpected argument ${quoted(positionals[command.args.length]!)}`))
   }
   for (const [index, arg] of command.args.entries()) {
@@ -207,6 +209,28 @@ const check = (command: CommandSpec, options: Options, args: ReadonlyArray<strin
     const codexHome = value(options, "codex-home")
     if (codexHome !== undefined && codexHome.trim().length === 0) return yield* Either.left(usage(command, "--codex-home is empty"))
     const level = value(options, "log-level")
+    const store = value(options, "store")
+    if (store !== undefined && !/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(store.trim())) {
+      return yield* Either.left(usage(command, "--store takes sqlite:PATH or postgres://user@host:port/database"))
+    }
+    if (value(options, "account") !== undefined && store === undefined) {
+      return yield* Either.left(usage(command, "--account chooses an account of a store: give --store too"))
+    }
+    if (store !== undefined && command.options.includes("account") && value(options, "account") === undefined) {
+      return yield* Either.left(usage(command, `${command.name} with --store needs --account ID (pool list shows the accounts)`))
+    }
+    if (command.name === "pool") {
+      const problem = args[0] === "import" && args.length < 2
+        ? "pool import needs FILE... (- for stdin)"
+        : args[0] === "list" && args.length > 1
+        ? `unexpected argument ${quoted(args[1]!)}`
+        : args[0] === "revoke" && args.length !== 2
+        ? "pool revoke needs exactly one ACCOUNT"
+        : store === undefined
+        ? "pool needs --store sqlite:PATH or postgres://…"
+        : undefined
+      if (problem !== undefined) return yield* Either.left(usage(command, problem))
+    }
     const option = (name: string) => Option.fromNullable(value(options, name))
     return {
       _tag: "Run" as const,
@@ -219,8 +243,10 @@ const check = (command: CommandSpec, options: Options, args: ReadonlyArray<strin
         json: options.flags.has("json"),
         protocol: option("protocol"),
         authapiBaseUrl: option("authapi-base-url"),
-        jwksBaseUrl: option("jwks-base-url")
+        jwksBaseUrl: option("jwks-base-url"),
+        store: option("store")
       },
+      account: option("account"),
       logLevel: level === undefined ? Option.none() : Option.some(yield* logLevel(command, level)),
       host: yield* host(command, "host", value(options, "host") ?? "127.0.0.1"),
       port: yield* port(command, value(options, "port") ?? "0"),

@@ -22,6 +22,8 @@ export interface Global {
   readonly protocol: Option.Option<string>
   readonly authapiBaseUrl: Option.Option<string>
   readonly jwksBaseUrl: Option.Option<string>
+  /** `--store`: a database instead of auth.json. */
+  readonly store: Option.Option<string>
 }
 
 /** What a command runs with. */
@@ -31,6 +33,8 @@ export interface Resolved {
   readonly json: boolean
   /** `CODEX_ACCESS_TOKEN`: the login for this run, over auth.json's, never written. */
   readonly accessToken: Option.Option<Redacted.Redacted<string>>
+  /** `--store` and `--account`: the account's KeyStore in a database replaces auth.json. */
+  readonly store: Option.Option<{ readonly url: string; readonly account: Option.Option<string> }>
 }
 
 const given = <A>(flag: Option.Option<A>, fallback: Config.Config<A | undefined>): Config.Config<A | undefined> =>
@@ -60,7 +64,7 @@ const located = (global: Global, command: string) => (error: SettingsError): Set
 }
 
 /** Applies the environment defaults, validating every setting before any file or network is touched. */
-export const resolve = (global: Global, command = "COMMAND") =>
+export const resolve = (global: Global, command = "COMMAND", account: Option.Option<string> = Option.none()) =>
   Effect.gen(function*() {
     const protocol = Option.isSome(global.protocol) ? Option.some(yield* protocolOf(global.protocol.value)) : Option.none()
     const options = yield* Config.unwrap<Settings.Options>({
@@ -79,7 +83,8 @@ export const resolve = (global: Global, command = "COMMAND") =>
       codexHome: path.resolve(codexHome),
       settings,
       json: global.json,
-      accessToken: Option.fromNullable(accessToken)
+      accessToken: Option.fromNullable(accessToken),
+      store: Option.map(global.store, (url) => ({ url: url.trim(), account }))
     } satisfies Resolved
   }).pipe(Effect.mapError((error) => error._tag === "SettingsError" ? located(global, command)(error) : error))
 

@@ -26,6 +26,8 @@ export interface ArgSpec {
   readonly name: string
   readonly description: string
   readonly optional?: boolean
+  /** The last argument only: it may be given any number of times (`FILE...`). */
+  readonly variadic?: boolean
   readonly choices?: ReadonlyArray<string>
 }
 
@@ -52,7 +54,7 @@ export const PROTOCOL_CHOICES = ["2026-04", "2026-06"] as const
 export const LOG_LEVELS = ["all", "trace", "debug", "info", "warning", "error", "fatal", "none"] as const
 export const SHELLS = ["bash", "zsh", "fish"] as const
 
-/** Every option, by name. The first eight are global: every command accepts them (spec/cli.md). */
+/** Every option, by name. The first nine are global: every command accepts them (spec/cli.md). */
 export const OPTIONS: ReadonlyArray<OptionSpec> = [
   {
     name: "codex-home",
@@ -101,7 +103,18 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
     defaultText: "$AGENT_IDENTITY_LOG_LEVEL, else none",
     choices: LOG_LEVELS
   },
+  {
+    name: "store",
+    value: "URL",
+    description: "keep logins and identities in a database instead of auth.json: sqlite:PATH or postgres://…; its secrets are encrypted with the key in $AGENT_IDENTITY_STORE_KEY",
+    defaultText: "auth.json in the Codex home"
+  },
   // The options of one command.
+  {
+    name: "account",
+    value: "ID",
+    description: "with --store: the account (ChatGPT account id) to work on"
+  },
   { name: "public-key", value: "KEY", description: "the agent's public key, `ssh-ed25519 AAAA…`", required: true },
   {
     name: "max-skew-seconds",
@@ -121,9 +134,9 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
 ]
 
 /** The options every command accepts. */
-export const GLOBAL = ["codex-home", "base-url", "trust-host", "protocol", "authapi-base-url", "jwks-base-url", "json", "log-level"]
+export const GLOBAL = ["codex-home", "base-url", "trust-host", "protocol", "authapi-base-url", "jwks-base-url", "json", "log-level", "store"]
 
-const online = ["codex-home", "base-url", "protocol", "authapi-base-url", "jwks-base-url", "json", "log-level"]
+const online = ["codex-home", "base-url", "protocol", "authapi-base-url", "jwks-base-url", "json", "log-level", "store", "account"]
 
 export const COMMANDS: ReadonlyArray<CommandSpec> = [
   {
@@ -153,7 +166,7 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
       "login's Bearer token, with a note on stderr saying why when an identity exists."
     ],
     args: [],
-    options: ["codex-home", "base-url", "trust-host", "protocol", "json", "log-level"],
+    options: ["codex-home", "base-url", "trust-host", "protocol", "json", "log-level", "store", "account"],
     examples: [
       "header",
       "header --base-url http://127.0.0.1:8080/backend-api --trust-host 127.0.0.1",
@@ -164,8 +177,8 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
     name: "status",
     summary: "show the binding, the stored identity and its task (never the private key)",
     args: [],
-    options: ["codex-home", "base-url", "protocol", "json", "log-level"],
-    examples: ["status", "status --json"]
+    options: ["codex-home", "base-url", "protocol", "json", "log-level", "store", "account"],
+    examples: ["status", "status --json", "status --store sqlite:fleet.db --account 1b2c3d…"]
   },
   {
     name: "verify",
@@ -178,7 +191,7 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
     name: "forget",
     summary: "remove the stored agent identity from auth.json, keeping every other field",
     args: [],
-    options: ["codex-home", "protocol", "json", "log-level"],
+    options: ["codex-home", "protocol", "json", "log-level", "store", "account"],
     examples: ["forget"]
   },
   {
@@ -186,7 +199,9 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
     summary: "store an access token read from stdin as `codex login --with-access-token` does (verified first)",
     details: ["A ChatGPT login is made with `codex login`; this command stores an access token only."],
     args: [],
-    options: ["with-access-token", ...online],
+    options: ["with-access-token", ...online.filter((o) => o !== "store" && o !== "account")],
+    refuses: { store: "a store takes logins with `pool import` (- reads stdin)" },
+    refusal: "it writes auth.json (a store takes logins with `pool import`)",
     examples: ["login --with-access-token < token.txt"]
   },
   {
@@ -199,7 +214,29 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
       optional: true
     }],
     options: ["codex-home", "base-url", "jwks-base-url", "protocol", "json", "log-level"],
+    refuses: { store: "a store takes Agent Identity JWTs with `pool import` (- reads stdin)" },
+    refusal: "it writes auth.json (a store takes JWTs with `pool import`)",
     examples: ["import-jwt < jwt.txt", "import-jwt - --codex-home ~/.codex < jwt.txt"]
+  },
+  {
+    name: "pool",
+    summary: "a fleet's store (--store): import logins, list the accounts, revoke an account's identity",
+    details: [
+      "pool import FILE... reads Codex auth.json files (either login form) or files of access tokens (Agent Identity",
+      "JWTs), one per line; - reads stdin. Each input is imported, unchanged (already held: repeating an import",
+      "changes nothing) or refused with a reason. pool list shows every account (never a secret). pool revoke ACCOUNT",
+      "removes that account's identity and its tasks. The store's key comes from $AGENT_IDENTITY_STORE_KEY only."
+    ],
+    args: [
+      { name: "ACTION", description: "import, list or revoke", choices: ["import", "list", "revoke"] },
+      { name: "ARG", description: "import: the files (- for stdin); revoke: the account id", optional: true, variadic: true }
+    ],
+    options: ["store", "protocol", "json", "log-level"],
+    examples: [
+      "pool import ~/exports/*.json --store sqlite:fleet.db",
+      "pool list --json --store postgres://agent@db.internal/fleet",
+      "pool revoke 1b2c3d… --store sqlite:fleet.db"
+    ]
   },
   {
     name: "serve",
@@ -207,6 +244,8 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
     details: ["It prints its URLs, then the few commands that get a working header against it."],
     args: [],
     options: ["host", "port", "protocol", "json", "log-level"],
+    refuses: { store: "serve keeps the reference backend's state in memory" },
+    refusal: "it keeps the reference backend's state in memory",
     examples: ["serve", "serve --port 8080"]
   },
   {
@@ -219,7 +258,8 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
       "base-url": "demo runs against a reference backend of its own",
       "trust-host": "demo trusts its own backend only",
       "authapi-base-url": "demo runs against a reference backend of its own",
-      "jwks-base-url": "demo runs against a reference backend of its own"
+      "jwks-base-url": "demo runs against a reference backend of its own",
+      store: "demo uses a throwaway CODEX_HOME of its own"
     },
     refusal: "it runs against a reference backend of its own, with a throwaway CODEX_HOME (to use yours, run `serve`)",
     examples: ["demo", "demo --protocol 2026-04"]

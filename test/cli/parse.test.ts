@@ -27,7 +27,8 @@ describe("parse", () => {
           json: true,
           protocol: Option.none(),
           authapiBaseUrl: Option.none(),
-          jwksBaseUrl: Option.none()
+          jwksBaseUrl: Option.none(),
+          store: Option.none()
         }
       ])
     }
@@ -98,5 +99,31 @@ describe("parse", () => {
     ]) {
       expect({ args, reason: reasonOf(args) }).toEqual({ args, reason: "Run" })
     }
+  })
+})
+
+describe("parse: --store, --account and pool", () => {
+  const usageOf = (args: ReadonlyArray<string>) => {
+    const parsed = parse(args)
+    return Either.isLeft(parsed) ? parsed.left.reason : undefined
+  }
+  it("takes sqlite:PATH or postgres://…, needs --account where a command works on one account, and checks pool's arguments", () => {
+    const ok = Either.getOrThrow(parse(["status", "--store", "sqlite:/tmp/f.db", "--account", "acct-1"]))
+    expect(ok._tag === "Run" && [ok.global.store, ok.account]).toEqual([Option.some("sqlite:/tmp/f.db"), Option.some("acct-1")])
+    const pool = Either.getOrThrow(parse(["pool", "import", "a.json", "b.json", "-", "--store", "postgres://u@h/db"]))
+    expect(pool._tag === "Run" && pool.args).toEqual(["import", "a.json", "b.json", "-"])
+    expect(usageOf(["status", "--store", "mysql://h/db", "--account", "a"])).toMatch(/^--store takes sqlite:PATH or postgres:/)
+    expect(usageOf(["status", "--store", "sqlite:f.db"])).toMatch(/^status with --store needs --account ID/)
+    expect(usageOf(["status", "--account", "a"])).toMatch(/^--account chooses an account of a store: give --store too/)
+    expect(usageOf(["pool", "list"])).toMatch(/^pool needs --store/)
+    expect(usageOf(["pool", "import", "--store", "sqlite:f.db"])).toMatch(/^pool import needs FILE/)
+    expect(usageOf(["pool", "revoke", "--store", "sqlite:f.db"])).toMatch(/^pool revoke needs exactly one ACCOUNT/)
+    expect(usageOf(["pool", "list", "extra", "--store", "sqlite:f.db"])).toMatch(/^unexpected argument "extra"/)
+    expect(usageOf(["pool", "drop", "--store", "sqlite:f.db"])).toMatch(/^ACTION must be one of import, list, revoke/)
+    expect(usageOf(["verify", "a", "b", "--public-key", "k"])).toMatch(/^unexpected argument "b"/)
+    // Commands that write auth.json or bring their own state refuse a store.
+    expect(usageOf(["login", "--with-access-token", "--store", "sqlite:f.db"])).toMatch(/^login does not take --store: a store takes logins with `pool import`/)
+    expect(usageOf(["import-jwt", "--store", "sqlite:f.db"])).toMatch(/^import-jwt does not take --store/)
+    expect(usageOf(["login", "--with-access-token", "--store", "sqlite:f.db", "--account", "a"])).toMatch(/^login does not take --store/)
   })
 })

@@ -36,7 +36,10 @@ export const counts = {
   namespaceRounds: pick(2, 6),
   /** serveLimits.test.ts: unauthenticated 50 MB POSTs, then small requests, against `serve`. */
   serveBigPosts: pick(4, 100),
-  serveRequests: pick(4000, 200_000)
+  serveRequests: pick(4000, 200_000),
+  /** storeRace.test.ts: processes racing over accounts on one database (SQLite, then PostgreSQL). */
+  storeRacers: pick(4, 8),
+  storeAccounts: pick(16, 100)
 } as const
 
 /**
