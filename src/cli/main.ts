@@ -61,6 +61,10 @@ const program = (run: Parse.Run): Effect.Effect<void, unknown> =>
         return yield* Effect.flatMap(resolved, (r) =>
           args[0] === "import" ? m.poolImport(r, args.slice(1)) : args[0] === "list" ? m.poolList(r) : m.poolRevoke(r, args[1]!))
       }
+      case "proxy": {
+        const m = yield* Effect.promise(() => import("./proxy.js"))
+        return yield* Effect.flatMap(resolved, (r) => m.proxy(r, { host: run.host, port: run.port }))
+      }
       case "serve": {
         const m = yield* Effect.promise(online)
         return yield* Effect.flatMap(resolveProtocolOnly(global, command.name), (r) => m.serve(r, { host: run.host, port: run.port }))

@@ -32,7 +32,7 @@ import * as Layers from "../manager/Layers.js"
 import * as AgentIdentityJwt from "../services/AgentIdentityJwt.js"
 import * as KeyStore from "../services/KeyStore.js"
 import * as PersonalAccessToken from "../services/PersonalAccessToken.js"
-import { ListenError } from "./errors.js"
+import { ListenError, listenReason } from "./errors.js"
 import { print, warn, warnIfExposed } from "./output.js"
 import { keyStoreOf } from "./keyStore.js"
 import type { Resolved } from "./settings.js"
@@ -196,23 +196,6 @@ const invocation = (): string => {
   return `node ${shellWord(path.resolve(script))}`
 }
 
-/** Why a server cannot listen, from the system's code. */
-const listenReason = (cause: unknown): string => {
-  const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : undefined
-  switch (code) {
-    case "EADDRINUSE":
-      return "the port is in use (EADDRINUSE); choose another with --port, or --port 0 for a free one"
-    case "EACCES":
-      return "permission denied (EACCES); ports below 1024 need privileges, choose another with --port"
-    case "EADDRNOTAVAIL":
-      return "the address is not one of this machine's (EADDRNOTAVAIL); --host 127.0.0.1 listens on this machine only"
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return `the host name does not resolve (${code})`
-  }
-  const message = cause instanceof Error ? cause.message : ""
-  return message.length > 0 ? message : code ?? "the system refused without saying why"
-}
 
 /** Whether a host to listen on is on this machine only: a loopback address or `localhost`. */
 export const isLoopbackHost = (host: string): boolean => {

@@ -213,6 +213,12 @@ const check = (command: CommandSpec, options: Options, args: ReadonlyArray<strin
     if (store !== undefined && !/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(store.trim())) {
       return yield* Either.left(usage(command, "--store takes sqlite:PATH or postgres://user@host:port/database"))
     }
+    if (store !== undefined && /^postgres(ql)?:\/\/[^/@]*:[^/@]*@/.test(store.trim())) {
+      return yield* Either.left(usage(
+        command,
+        "--store: a password on the command line is visible to every process on this machine; give it in $PGPASSWORD instead"
+      ))
+    }
     if (value(options, "account") !== undefined && store === undefined) {
       return yield* Either.left(usage(command, "--account chooses an account of a store: give --store too"))
     }
@@ -231,6 +237,10 @@ const check = (command: CommandSpec, options: Options, args: ReadonlyArray<strin
         : undefined
       if (problem !== undefined) return yield* Either.left(usage(command, problem))
     }
+    if (command.name === "proxy" && store === undefined) {
+      return yield* Either.left(usage(command, "proxy needs --store sqlite:PATH or postgres://… (the accounts it signs for)"))
+    }
+    const listening = command.name === "proxy" ? yield* listen(command, value(options, "listen") ?? "127.0.0.1:0") : undefined
     const option = (name: string) => Option.fromNullable(value(options, name))
     return {
       _tag: "Run" as const,
@@ -248,8 +258,8 @@ const check = (command: CommandSpec, options: Options, args: ReadonlyArray<strin
       },
       account: option("account"),
       logLevel: level === undefined ? Option.none() : Option.some(yield* logLevel(command, level)),
-      host: yield* host(command, "host", value(options, "host") ?? "127.0.0.1"),
-      port: yield* port(command, value(options, "port") ?? "0"),
+      host: listening?.host ?? (yield* host(command, "host", value(options, "host") ?? "127.0.0.1")),
+      port: listening?.port ?? (yield* port(command, value(options, "port") ?? "0")),
       publicKey: value(options, "public-key") ?? "",
       maxSkewSeconds: yield* integer(command, "max-skew-seconds", value(options, "max-skew-seconds") ?? "300", 0, 1e9)
     }
@@ -264,6 +274,17 @@ export const integer = (command: CommandSpec, name: string, text: string, min: n
   return n < min || n > max
     ? Either.left(usage(command, `--${name}: ${n} is out of range (${min} to ${max})`))
     : Either.right(n)
+}
+
+/** `--listen HOST:PORT` (`[::1]:PORT` for IPv6): a loopback address, since whoever reaches the proxy is signed for. */
+export const listen = (command: CommandSpec, text: string): Either.Either<{ readonly host: string; readonly port: number }, UsageError> => {
+  const match = /^(\[[^\]]+\]|[^:[\]]+):(\d+)$/.exec(text.trim())
+  if (match === null) return Either.left(usage(command, `--listen takes HOST:PORT (e.g. 127.0.0.1:8080), not ${quoted(text)}`))
+  const address = match[1]!.replace(/^\[|\]$/g, "")
+  if (!(address === "localhost" || address === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address))) {
+    return Either.left(usage(command, `--listen: ${quoted(address)} is not a loopback address; the proxy signs for whoever reaches it`))
+  }
+  return Either.map(port(command, match[2]!), (p) => ({ host: address, port: p }))
 }
 
 /** A TCP port. */

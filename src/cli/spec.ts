@@ -123,6 +123,12 @@ export const OPTIONS: ReadonlyArray<OptionSpec> = [
     defaultText: "300"
   },
   { name: "host", value: "HOST", description: "the address to listen on", defaultText: "127.0.0.1" },
+  {
+    name: "listen",
+    value: "HOST:PORT",
+    description: "the loopback address and port to listen on ([::1]:PORT for IPv6); port 0 picks a free one",
+    defaultText: "127.0.0.1:0"
+  },
   { name: "port", value: "PORT", description: "the port to listen on, 0 to 65535; 0 picks a free one", defaultText: "0" },
   {
     name: "with-access-token",
@@ -236,6 +242,23 @@ export const COMMANDS: ReadonlyArray<CommandSpec> = [
       "pool import ~/exports/*.json --store sqlite:fleet.db",
       "pool list --json --store postgres://agent@db.internal/fleet",
       "pool revoke 1b2c3d… --store sqlite:fleet.db"
+    ]
+  },
+  {
+    name: "proxy",
+    summary: "forward requests to the backend, each signed with the identity of the account it names (--store)",
+    details: [
+      "Each request names its account in ChatGPT-Account-ID; the proxy drops any Authorization it brings and signs it",
+      "with that account's identity (registered on first use), passes streamed answers (SSE) through as they come,",
+      "and after a 401 to an AgentAssertion replaces the task once and sends the request again. A session_id header",
+      "gives a conversation its own task. It listens on loopback only: whoever reaches it is signed for.",
+      "Point a client's base URL at the URL it prints, with the backend's path (e.g. /backend-api)."
+    ],
+    args: [],
+    options: ["listen", "store", "base-url", "trust-host", "protocol", "authapi-base-url", "jwks-base-url", "json", "log-level"],
+    examples: [
+      "proxy --store sqlite:fleet.db --listen 127.0.0.1:8080",
+      "proxy --store postgres://agent@db.internal/fleet --listen 127.0.0.1:0 --json"
     ]
   },
   {
