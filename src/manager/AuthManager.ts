@@ -289,13 +289,11 @@ export const make = Effect.gen(function*() {
   )
 
   /**
-   * ensureTask is called once per request by some applications (and by many fibers at once), so its
-   * common paths — a stored task found in an unchanged reading, or a registration in flight to wait
-   * for — are plain continuations on one reading of the store, with what that reading means kept by
-   * Identity, and no span: a span costs more than the rest of either path (~10 µs against ~4 µs for a
-   * stored task; for 1,000 callers waiting on one registration, ~64 µs of CPU each against ~84 µs for
-   * the rest of a waiter, its fiber included; measured for the commits that made this). The caller that takes the lock (and registers, or
-   * finds the task there) is traced as "AuthManager.ensureTask", with the registration's spans in it.
+   * ensureTask is called once per request by some applications, and by many fibers at once, so its common
+   * paths — a stored task in an unchanged reading, or a registration in flight to wait for — are plain
+   * continuations on one reading of the store (what that reading means is kept by Identity), with no span: a
+   * span cost more than the rest of either path (README, "Performance"). The caller that takes the lock (and
+   * registers, or finds the task there) is traced as "AuthManager.ensureTask", the registration's spans in it.
    */
   const registerOrShare = store.exclusive(ensureTaskFlight).pipe(Effect.withSpan("AuthManager.ensureTask"))
   const awaitFlight = Effect.suspend(() => inFlight === undefined ? Effect.succeedNone : Deferred.await(inFlight))
