@@ -67,6 +67,36 @@ const envelopeJson = (claims: AgentAssertionClaims, signatureBase64: string): st
 export const agentAssertionFromSignature = (claims: AgentAssertionClaims, signature: Uint8Array): string =>
   AGENT_ASSERTION_PREFIX + Buffer.from(envelopeJson(claims, encodeBase64(signature)), "utf8").toString("base64url")
 
+/**
+ * What an AgentAssertion for one runtime id and task is, but for its timestamp and signature: a signer
+ * that signs for the same pair every second writes the rest once. Byte-identical to
+ * `agentAssertionPayload` and `agentAssertionFromSignature` (the property tests compare them).
+ */
+export interface AgentAssertionTemplate {
+  readonly agentRuntimeId: string
+  readonly taskId: string
+  /** The bytes to sign for a timestamp. */
+  readonly payload: (timestamp: string) => Uint8Array
+  /** The header value for a timestamp and the 64-byte signature of its payload. */
+  readonly header: (timestamp: string, signature: Uint8Array) => string
+}
+
+/** The template of the AgentAssertions for a runtime id and task. */
+export const agentAssertionTemplate = (agentRuntimeId: string, taskId: string): AgentAssertionTemplate => {
+  const signed = `${agentRuntimeId}:${taskId}:`
+  // envelopeJson's text cut around the signature and the timestamp; standard base64 needs no JSON escape.
+  const head = `{"agent_runtime_id":${JSON.stringify(agentRuntimeId)},"signature":"`
+  const middle = `","task_id":${JSON.stringify(taskId)},"timestamp":`
+  return {
+    agentRuntimeId,
+    taskId,
+    payload: (timestamp) => utf8(signed + timestamp),
+    header: (timestamp, signature) =>
+      AGENT_ASSERTION_PREFIX +
+      Buffer.from(head + encodeBase64(signature) + middle + JSON.stringify(timestamp) + "}", "utf8").toString("base64url")
+  }
+}
+
 /** The header value `AgentAssertion <token>` for the given claims, signed with `key`. */
 export const buildAgentAssertion = (key: Pick<Ed25519Key, "seed">, claims: AgentAssertionClaims): string =>
   agentAssertionFromSignature(claims, sign(key, agentAssertionPayload(claims)))

@@ -11,13 +11,22 @@ const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/
 
 let lastSecond = Number.NaN
 let lastText = ""
+let lastMinute = Number.NaN
+let minutePrefix = ""
+const SECONDS = Array.from({ length: 60 }, (_, s) => `${s < 10 ? "0" : ""}${s}Z`)
 
 /** `YYYY-MM-DDTHH:MM:SSZ` for an epoch time in milliseconds, the fraction truncated. */
 export const formatTimestamp = (epochMillis: number): string => {
-  // Headers are signed many times a second: format each second once.
+  // Headers are signed many times a second: format each second once, and each minute's
+  // `YYYY-MM-DDTHH:MM:` once (UTC minutes are whole: JavaScript time has no leap seconds).
   const second = Math.floor(epochMillis / 1000)
   if (second !== lastSecond) {
-    lastText = new Date(second * 1000).toISOString().slice(0, 19) + "Z"
+    const minute = Math.floor(second / 60)
+    if (minute !== lastMinute) {
+      minutePrefix = new Date(minute * 60_000).toISOString().slice(0, 17)
+      lastMinute = minute
+    }
+    lastText = minutePrefix + SECONDS[second - minute * 60]!
     lastSecond = second
   }
   return lastText

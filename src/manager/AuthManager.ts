@@ -109,7 +109,8 @@ export const make = Effect.gen(function*() {
   const protocol = settings.protocol
   const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 
-  const requireEnabled = settings.mode === "enabled" ? Effect.void : Effect.fail(new AgentIdentityDisabledError())
+  const disabled = Effect.fail(new AgentIdentityDisabledError())
+  const requireEnabled = settings.mode === "enabled" ? Effect.void : disabled
 
   /** The access token that registers agents (and, under 2026-04, mints biscuits), from the same reading. */
   const accessTokenOf = (state: AuthState): Option.Option<Redacted.Redacted<string>> =>
@@ -287,23 +288,32 @@ export const make = Effect.gen(function*() {
       )
   )
 
-  const ensureTask: Service["ensureTask"] = Effect.gen(function*() {
-    yield* requireEnabled
-    const running = inFlight
-    if (running !== undefined) {
-      const shared = yield* Deferred.await(running)
-      // Registered by another caller: for this one, a task it reuses.
-      if (Option.isSome(shared)) return { ...shared.value, reused: true }
-      return yield* Effect.suspend(() => ensureTask)
+  /**
+   * ensureTask is called once per request by some applications, and by many fibers at once, so its common
+   * paths — a stored task in an unchanged reading, or a registration in flight to wait for — are plain
+   * continuations on one reading of the store (what that reading means is kept by Identity), with no span: a
+   * span cost more than the rest of either path (README, "Performance"). The caller that takes the lock (and
+   * registers, or finds the task there) is traced as "AuthManager.ensureTask", the registration's spans in it.
+   */
+  const registerOrShare = store.exclusive(ensureTaskFlight).pipe(Effect.withSpan("AuthManager.ensureTask"))
+  const awaitFlight = Effect.suspend(() => inFlight === undefined ? Effect.succeedNone : Deferred.await(inFlight))
+  const ensureTaskIn = (state: StoreState): Effect.Effect<AgentTask & { readonly reused: boolean }, AuthError> =>
+    Effect.flatMap(offline.usableIn(state), (fast) =>
+      Option.isSome(fast) && Option.isSome(fast.value.taskId)
+        ? Effect.succeed({ agentRuntimeId: fast.value.agentRuntimeId, taskId: fast.value.taskId.value, reused: true })
+        : registerOrShare)
+
+  const ensureTask: Service["ensureTask"] = Effect.suspend((): Effect.Effect<AgentTask & { readonly reused: boolean }, AuthError> => {
+    if (settings.mode !== "enabled") return disabled
+    if (inFlight !== undefined) {
+      return Effect.flatMap(awaitFlight, (shared) =>
+        // Registered by another caller: for this one, a task it reuses. None: no flight any more, or its
+        // runner was interrupted; start over.
+        Option.isSome(shared) ? Effect.succeed({ ...shared.value, reused: true }) : ensureTask)
     }
-    const state = yield* store.read
-    if (state.login._tag === "AgentIdentityJwt") yield* verifyJwtLogin(state)
-    const fast = yield* offline.usable
-    if (Option.isSome(fast) && Option.isSome(fast.value.taskId)) {
-      return { agentRuntimeId: fast.value.agentRuntimeId, taskId: fast.value.taskId.value, reused: true }
-    }
-    return yield* store.exclusive(ensureTaskFlight)
-  }).pipe(Effect.withSpan("AuthManager.ensureTask"))
+    return Effect.flatMap(store.read, (state) =>
+      state.login._tag === "AgentIdentityJwt" ? Effect.zipRight(verifyJwtLogin(state), ensureTaskIn(state)) : ensureTaskIn(state))
+  })
 
   const registerTask: Service["registerTask"] = Effect.gen(function*() {
     yield* requireEnabled

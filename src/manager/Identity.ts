@@ -7,6 +7,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -72,6 +73,8 @@ export interface Service {
   readonly bindingOf: (state: AuthState) => Either.Either<Binding, LoginUnavailableError | AgentIdentityJwtError>
   /** The stored identity usable for the current binding, if any (reads auth.json, no lock). */
   readonly usable: Effect.Effect<Option.Option<AgentIdentity>, AuthError>
+  /** `usable` for a reading the caller already has (`KeyStore.read`), so that one call uses one snapshot. */
+  readonly usableIn: (state: StoreState) => Effect.Effect<Option.Option<AgentIdentity>, AuthError>
   /**
    * The AgentAssertion for the stored task, when the mode is enabled, the base URL's host is trusted and
    * a task is stored; None otherwise. No network I/O, no writes.
@@ -101,19 +104,47 @@ export const make = Effect.gen(function*() {
     jwtTask: (id) => Option.fromNullable(state.jwtTasks.get(jwtTaskKey(protocol, id)))
   })
 
-  const usable: Service["usable"] = Effect.gen(function*() {
-    const state = yield* store.read
-    const binding = yield* resolve(state)
-    const found: Classified = yield* classify(state, binding, context(state))
-    return found._tag === "Usable" ? Option.some(found.identity) : Option.none()
-  })
+  // What a reading means — its binding, then what the stored identity is for it — depends on nothing but
+  // the reading and the settings, and KeyStore.read hands back the same StoreState object while neither
+  // document changed (a changed auth.json is a new object). So the last reading's meaning is kept with it,
+  // and a call on an unchanged store neither binds, nor classifies, nor parses a key again. A classification
+  // that failed is not kept (its next call tries again, as before).
+  interface Meaning {
+    readonly state: StoreState
+    readonly binding: Either.Either<Binding, LoginUnavailableError | AgentIdentityJwtError>
+    classified?: Effect.Effect<Classified>
+    usable?: Effect.Effect<Option.Option<AgentIdentity>>
+  }
+  let meaning: Meaning | undefined
+  const meaningOf = (state: StoreState): Meaning => {
+    if (meaning === undefined || meaning.state !== state) meaning = { state, binding: resolve(state) }
+    return meaning
+  }
+  const classifiedIn = (entry: Meaning, binding: Binding) =>
+    entry.classified ?? Effect.tap(classify(entry.state, binding, context(entry.state)), (found) => {
+      entry.classified = Exit.succeed(found)
+    })
+
+  const usableIn: Service["usableIn"] = (state) => {
+    const entry = meaningOf(state)
+    if (entry.usable !== undefined) return entry.usable
+    if (Either.isLeft(entry.binding)) return Effect.fail(entry.binding.left)
+    return Effect.map(classifiedIn(entry, entry.binding.right), (found) => {
+      const result = found._tag === "Usable" ? Option.some(found.identity) : Option.none()
+      entry.usable = Exit.succeed(result)
+      return result
+    })
+  }
+
+  const usable: Service["usable"] = Effect.flatMap(store.read, usableIn)
 
   const authorizationHeader: Service["authorizationHeader"] = Effect.gen(function*() {
     if (settings.mode === "disabled" || !trusted) return Option.none()
     const state = yield* store.read
-    const binding = resolve(state)
+    const entry = meaningOf(state)
+    const binding = entry.binding
     if (Either.isLeft(binding)) return Option.none()
-    const found = yield* classify(state, binding.right, context(state))
+    const found = yield* classifiedIn(entry, binding.right)
     if (found._tag === "Stale") {
       return yield* Option.match(found.error, { onNone: () => Effect.succeed(Option.none()), onSome: Effect.fail })
     }
@@ -218,7 +249,7 @@ export const make = Effect.gen(function*() {
     return yield* store.removeIdentity
   }))
 
-  return Identity.of({ bindingOf: resolve, usable, authorizationHeader, authorizationHeaderOrBearer, status, forget })
+  return Identity.of({ bindingOf: resolve, usable, usableIn, authorizationHeader, authorizationHeaderOrBearer, status, forget })
 })
 
 /** The offline half as a layer. */

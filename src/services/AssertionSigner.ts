@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { agentAssertionFromSignature, agentAssertionPayload, taskRegistrationPayload } from "../crypto/assertion.js"
+import { type AgentAssertionTemplate, agentAssertionTemplate, taskRegistrationPayload } from "../crypto/assertion.js"
 import { decodeBase64, encodeBase64 } from "../crypto/base64.js"
 import { decodePrivateKeyBase64, expandKey, type ExpandedKey, generateKey, signExpanded } from "../crypto/ed25519.js"
 import { CryptoFailure } from "../crypto/failure.js"
@@ -178,9 +178,7 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
   Effect.sync(() => {
     const engine = engineOf(options.implementation)
     const signBytes = engine.sign
-    const cache = options.headerCache === false
-      ? undefined
-      : new Map<string, { readonly key: AgentKey; readonly second: number; readonly header: Redacted.Redacted<string> }>()
+    const cache = options.headerCache !== false
 
     let last: { readonly text: string; readonly key: AgentKey } | undefined
     const parse = (privateKey: Redacted.Redacted<string>) =>
@@ -194,18 +192,42 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
         return Effect.succeed(key)
       })
 
+    // One slot per runtime id and task: its template (the header's parts that do not change with the
+    // second) and, with the cache, the last header made for it. A slot is updated in place, and the slot
+    // used last is found without the map: a process usually signs for one task.
+    interface Slot {
+      readonly template: AgentAssertionTemplate
+      key: AgentKey | undefined
+      second: number
+      header: Redacted.Redacted<string> | undefined
+    }
+    const slots = new Map<string, Slot>()
+    let lastSlot: Slot | undefined
+    const slotOf = (target: AssertionTarget): Slot => {
+      if (lastSlot !== undefined && lastSlot.template.agentRuntimeId === target.agentRuntimeId && lastSlot.template.taskId === target.taskId) {
+        return lastSlot
+      }
+      const name = `${target.agentRuntimeId}\u0000${target.taskId}`
+      let slot = slots.get(name)
+      if (slot === undefined) {
+        if (slots.size >= HEADER_CACHE_SIZE) slots.clear()
+        slot = { template: agentAssertionTemplate(target.agentRuntimeId, target.taskId), key: undefined, second: Number.NaN, header: undefined }
+        slots.set(name, slot)
+      }
+      lastSlot = slot
+      return slot
+    }
+
     const header = (key: AgentKey, target: AssertionTarget, millis: number): Redacted.Redacted<string> => {
       const second = Math.floor(millis / 1000)
-      const slot = cache === undefined ? undefined : `${target.agentRuntimeId}\u0000${target.taskId}`
-      if (slot !== undefined) {
-        const hit = cache!.get(slot)
-        if (hit !== undefined && hit.second === second && hit.key === key) return hit.header
-      }
-      const claims = { ...target, timestamp: formatTimestamp(millis) }
-      const value = Redacted.make(agentAssertionFromSignature(claims, signBytes(key, agentAssertionPayload(claims))))
-      if (slot !== undefined) {
-        if (cache!.size >= HEADER_CACHE_SIZE) cache!.clear()
-        cache!.set(slot, { key, second, header: value })
+      const slot = slotOf(target)
+      if (cache && slot.header !== undefined && slot.second === second && slot.key === key) return slot.header
+      const timestamp = formatTimestamp(millis)
+      const value = Redacted.make(slot.template.header(timestamp, signBytes(key, slot.template.payload(timestamp))))
+      if (cache) {
+        slot.key = key
+        slot.second = second
+        slot.header = value
       }
       return value
     }
@@ -228,7 +250,10 @@ export const make = (options: Options = {}): Effect.Effect<Service> =>
         return Effect.fail(new BindingMismatchError({ field: "runtime", expected: identity.agentRuntimeId, actual: target.agentRuntimeId }))
       }
       const unsafe = unsafeIds(target)
-      return unsafe !== undefined ? Effect.fail(unsafe) : Effect.map(now, (millis) => header(identity.key, target, millis))
+      // The clock read and the header made in one step (no `now` effect to map over).
+      return unsafe !== undefined
+        ? Effect.fail(unsafe)
+        : Effect.clockWith((clock) => Effect.succeed(header(identity.key, target, clock.unsafeCurrentTimeMillis())))
     }
 
     return {

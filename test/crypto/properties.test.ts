@@ -92,6 +92,16 @@ describe("properties", () => {
     }), { numRuns: 300 })
   })
 
+  it("a template writes the same payload and header as the functions above, for any strings", () => {
+    fc.assert(fc.property(fc.string({ unit: "binary" }), fc.string({ unit: "binary" }), fc.array(timestampArb, { minLength: 1, maxLength: 3 }), fc.uint8Array({ minLength: 64, maxLength: 64 }), (agentRuntimeId, taskId, timestamps, signature) => {
+      const template = C.agentAssertionTemplate(agentRuntimeId, taskId)
+      for (const timestamp of timestamps) {
+        expect(Buffer.from(template.payload(timestamp))).toEqual(Buffer.from(C.agentAssertionPayload({ agentRuntimeId, taskId, timestamp })))
+        expect(template.header(timestamp, signature)).toBe(C.agentAssertionFromSignature({ agentRuntimeId, taskId, timestamp }, signature))
+      }
+    }), { numRuns: 300 })
+  })
+
   it("flipping any one bit of an assertion token is rejected", () => {
     fc.assert(fc.property(seedArb, fc.nat(), (seed, bitSeed) => {
       const key = C.keyFromSeed(seed)
@@ -191,6 +201,14 @@ describe("properties", () => {
       expect(text).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/)
       expect(Either.getOrThrow(C.parseTimestamp(text))).toBe(Math.floor(millis / 1000))
     }))
+    // Seconds after one another (the same minute, the next, the same second again) as Date writes them.
+    fc.assert(fc.property(fc.integer({ min: 0, max: Date.UTC(9999, 0, 1) }), fc.array(fc.integer({ min: -90_000, max: 90_000 }), { maxLength: 8 }), (start, steps) => {
+      let millis = start
+      for (const step of [0, ...steps]) {
+        millis = Math.max(0, millis + step)
+        expect(C.formatTimestamp(millis)).toBe(new Date(Math.floor(millis / 1000) * 1000).toISOString().slice(0, 19) + "Z")
+      }
+    }), { numRuns: 300 })
     expect(Either.isLeft(C.parseTimestamp("2026-02-30T00:00:00Z"))).toBe(true)
     expect(Either.isLeft(C.parseTimestamp("2026-04-20T20:08:39.5Z"))).toBe(true)
     expect(Either.isLeft(C.parseTimestamp("2026-04-20T20:08:39+00:00"))).toBe(true)

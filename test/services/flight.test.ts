@@ -10,6 +10,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import { HttpStatusError } from "../../src/Domain/Errors.js"
+import { TaskId } from "../../src/Domain/Ids.js"
 import * as Settings from "../../src/Domain/Settings.js"
 import * as AuthManager from "../../src/manager/AuthManager.js"
 import * as Identity from "../../src/manager/Identity.js"
@@ -102,6 +103,29 @@ describe("ensureTask single flight", () => {
         expect((yield* (yield* FakeBackend).calls).registrations.length).toBe(1)
         expect((yield* auth.ensureTask).agentRuntimeId).toBe("agent-1")
       }).pipe(Effect.provide(layer(failing, { count: 0 })))
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
+
+  it.live("a task changed in the store after a call is what the next call returns: no registration, no lock", () =>
+    Effect.gen(function*() {
+      const locks = { count: 0 }
+      yield* Effect.gen(function*() {
+        const auth = yield* AuthManager.AuthManager
+        const store = yield* KeyStore.KeyStore
+        const first = yield* auth.ensureTask
+        expect((yield* auth.ensureTask).taskId).toBe(first.taskId)
+        // Another writer (a process, Codex) stores another task for the same identity.
+        const state = yield* store.read
+        if (state.identity._tag !== "Record") throw new Error("no record stored")
+        yield* store.saveIdentity({ ...state.identity.record, task_id: TaskId.make("task-elsewhere") })
+        const locksBefore = locks.count
+        const next = yield* auth.ensureTask
+        expect(next).toEqual({ agentRuntimeId: first.agentRuntimeId, taskId: "task-elsewhere", reused: true })
+        expect(locks.count - locksBefore).toBe(0)
+        expect((yield* (yield* FakeBackend).calls).tasks.length).toBe(1)
+        // And when the identity is removed, the next call registers a new one.
+        yield* store.removeIdentity
+        expect((yield* auth.ensureTask).agentRuntimeId).toBe("agent-1")
+      }).pipe(Effect.provide(layer({}, locks)))
     }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
 
   it.live("when the registering caller is interrupted, its waiters start over and one of them registers", () =>
