@@ -436,7 +436,9 @@ WHERE account_id = ${accountId} AND user_id = ${userId} AND holder = ${token}`.p
               restore(
                 Effect.scoped(
                   Effect.zipRight(
-                    Effect.forkScoped(heartbeat),
+                    // Interruptible whatever region the caller is in (an HTTP handler may run uninterruptibly):
+                    // otherwise closing the scope would wait for a heartbeat that never ends.
+                    Effect.forkScoped(Effect.interruptible(heartbeat)),
                     Effect.locallyWith(self, heldLease, (held) => new Map(held).set(accountKeyString(key), token))
                   )
                 )
