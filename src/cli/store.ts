@@ -13,11 +13,24 @@ import * as Settings from "../Domain/Settings.js"
 import { AccountStore } from "../services/AccountStore.js"
 import * as KeyStore from "../services/KeyStore.js"
 import { importDocuments, type ImportInput, layerFromUrl } from "../store/index.js"
-import { print } from "./output.js"
+import { print, warn } from "./output.js"
 import type { Resolved } from "./settings.js"
 
+/** A warning when `--store` carries a password: every user sees a command line (`ps`). */
+const passwordWarning = (url: string): Effect.Effect<void> => {
+  let password = ""
+  try {
+    password = url.startsWith("postgres") ? new URL(url).password : ""
+  } catch {
+    // Not a URL: the store refuses it with its own error.
+  }
+  return password.length === 0
+    ? Effect.void
+    : warn("the password in --store can be read by every user of this machine (ps): give it in $PGPASSWORD or ~/.pgpass instead")
+}
+
 /** The store `--store` names. */
-export const storeLayer = (url: string) => layerFromUrl(url)
+export const storeLayer = (url: string) => Layer.unwrapEffect(Effect.as(passwordWarning(url), layerFromUrl(url)))
 
 /** The KeyStore of the account `--account` names, in the store `--store` names. */
 export const accountKeyStore = (
