@@ -284,7 +284,7 @@ export const listen = (command: CommandSpec, text: string): Either.Either<{ read
   if (!(address === "localhost" || address === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address))) {
     return Either.left(usage(command, `--listen: ${quoted(address)} is not a loopback address; the proxy signs for whoever reaches it`))
   }
-  return Either.map(port(command, match[2]!), (p) => ({ host: address, port: p }))
+  return Either.map(integer(command, "listen", match[2]!, 0, 65535), (p) => ({ host: address, port: p }))
 }
 
 /** A TCP port. */

@@ -16,7 +16,6 @@ import { importDocuments, type ImportInput, layerFromUrl } from "../store/index.
 import { print } from "./output.js"
 import type { Resolved } from "./settings.js"
 
-/** The store `--store` names. */
 export const storeLayer = (url: string) => layerFromUrl(url)
 
 /** The KeyStore of the account `--account` names, in the store `--store` names. */

@@ -83,7 +83,12 @@ describe("parse", () => {
       [["completions"], "completions needs SHELL, bash, zsh or fish; see `agent-identity completions --help`"],
       [["completions", "tcsh"], "SHELL must be one of bash, zsh, fish, not \"tcsh\"; see `agent-identity completions --help`"],
       [["demo", "--codex-home", "/tmp"], "demo does not take --codex-home: demo uses a throwaway CODEX_HOME of its own, never yours; see `agent-identity demo --help`"],
-      [["demo", "--trust-host", "x"], "demo does not take --trust-host: demo trusts its own backend only; see `agent-identity demo --help`"]
+      [["demo", "--trust-host", "x"], "demo does not take --trust-host: demo trusts its own backend only; see `agent-identity demo --help`"],
+      [["pool", "list", "--store", "postgres://agent:hunter2@db/fleet"], "--store: a password on the command line is visible to every process on this machine; give it in $PGPASSWORD instead; see `agent-identity pool --help`"],
+      [["proxy", "--listen", "127.0.0.1:80"], "proxy needs --store sqlite:PATH or postgres://… (the accounts it signs for); see `agent-identity proxy --help`"],
+      [["proxy", "--store", "sqlite:f.db", "--listen", "0.0.0.0:8080"], "--listen: \"0.0.0.0\" is not a loopback address; the proxy signs for whoever reaches it; see `agent-identity proxy --help`"],
+      [["proxy", "--store", "sqlite:f.db", "--listen", "8080"], "--listen takes HOST:PORT (e.g. 127.0.0.1:8080), not \"8080\"; see `agent-identity proxy --help`"],
+      [["proxy", "--store", "sqlite:f.db", "--listen", "127.0.0.1:70000"], "--listen: 70000 is out of range (0 to 65535); see `agent-identity proxy --help`"]
     ]
     for (const [args, message] of cases) expect({ args, reason: reasonOf(args) }).toEqual({ args, reason: message })
   })

@@ -7,7 +7,9 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Redacted from "effect/Redacted"
 import { start } from "../../src/backend/server.js"
+import { layerFromUrl, StoreAdmin } from "../../src/store/index.js"
 import { cleanTemps, cli, tempDir } from "../cli/helpers.js"
 import { findSecrets, newKey } from "./utils/store.js"
 
@@ -76,6 +78,13 @@ describe("agent-identity --store (SQLite)", () => {
       expect(afterRegister.accounts[0]).toMatchObject({ account_id: "acct-a", agent_runtime_id: registered.agent_runtime_id, form: "record", task_id: task.task_id })
       expect(JSON.parse(yield* ok(["pool", "revoke", "acct-a", "--json"]))).toEqual({ account_id: "acct-a", revoked: true })
       expect(JSON.parse(yield* ok(["pool", "list", "--json"])).accounts[0]).toMatchObject({ account_id: "acct-a", form: null, agent_runtime_id: null })
+
+      // The audit kept what happened to acct-a, secret-free.
+      const audit = yield* Effect.scoped(Effect.flatMap(StoreAdmin, (admin) => admin.auditEvents()).pipe(
+        Effect.provide(layerFromUrl(`sqlite:${db}`, { key: Redacted.make(env.AGENT_IDENTITY_STORE_KEY) }))
+      ))
+      expect(audit.filter((e) => e.accountId === "acct-a").map((e) => e.action)).toEqual(["imported", "registered", "revoked"])
+      outputs.push(JSON.stringify(audit))
 
       // Without the key: a typed error, exit 1. With --account but no --store: a usage error.
       const noKey = yield* Effect.promise(() => cli(["pool", "list", ...store], { AGENT_IDENTITY_PROTOCOL: "2026-06" }))

@@ -17,6 +17,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { start } from "../../src/backend/server.js"
+import { AgentRuntimeId } from "../../src/Domain/Ids.js"
 import { AuthManager } from "../../src/manager/AuthManager.js"
 import { AccountStore } from "../../src/services/AccountStore.js"
 import { importDocuments, layerFromUrl, layerPg, layerSqlite, StoreAdmin } from "../../src/store/index.js"
@@ -155,6 +156,12 @@ describe.each([sqlite, postgres])("the $name store", (dialect) => {
       const audit = yield* admin.auditEvents()
       expect(audit.map((e) => [e.action, e.accountId])).toEqual([["imported", "acct-2"], ["registered", "acct-1"]])
       expect(audit[1]!.detail).toBe(task.agentRuntimeId)
+      // Another identity replacing this one is a renewal; removing it, a revocation (each with its runtime id).
+      yield* ks.saveIdentity({ ...state.identity.record, agent_runtime_id: AgentRuntimeId.make("agent-replacement") })
+      expect(yield* ks.removeIdentity).toBe(true)
+      const later = (yield* admin.auditEvents(k)).map((e) => [e.action, e.detail])
+      expect(later).toEqual([["registered", task.agentRuntimeId], ["renewed", "agent-replacement"], ["revoked", "identity agent-replacement removed"]])
+      yield* ks.saveIdentity(state.identity.record)
       // A second process's view (a new store on the same database) reads the same identity.
     }).pipe(Effect.provide(layerFromUrl(location, { key: Redacted.make(key) }))))
     await run(Effect.gen(function*() {
