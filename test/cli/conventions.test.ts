@@ -29,7 +29,7 @@ afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
 afterEach(cleanTemps)
 
 const login = (): Promise<Record<string, any>> => Effect.runPromise(backend.issueLogin())
-const COMMANDS = ["register", "task", "header", "status", "verify", "forget", "login", "import-jwt", "pool", "serve", "demo", "completions"]
+const COMMANDS = ["register", "task", "header", "status", "verify", "forget", "login", "import-jwt", "pool", "proxy", "serve", "demo", "completions"]
 
 describe("help", () => {
   it("names the program, shows every default, marks optional, required and repeatable options, and only those that matter", async () => {
