@@ -161,6 +161,173 @@ const headerOp = (implementation: AssertionSigner.Implementation, cold: boolean)
     : () => Effect.runSync(signer.agentAssertion(identity, claims))
 }
 
+// --- the pool: header latency with 10,000 identities stored, beside one AuthManager ---------------------
+const POOL_ACCOUNTS = Number(process.env["BENCH_POOL_ACCOUNTS"] ?? 10_000)
+const POOL_CALLS = Number(process.env["BENCH_POOL_CALLS"] ?? 20_000)
+/** Figures that are information, not targets: written under results.json's `information`. */
+const information: Record<string, number> = {}
+
+/**
+ * A login of `account-${i}` with a 2026-06 identity and its task already stored (its own key), so a header
+ * needs no registration. The backend never sees these: only the header's production is measured.
+ */
+const documentWithTask = (i: number) => {
+  const accountId = `account-${i}`
+  const userId = `user-${i}`
+  const agentRuntimeId = `agent_bench_${i}`
+  const taskId = `task_bench_${i}`
+  return {
+    ...chatgptAuthDocument({ accountId, userId }),
+    agent_identity: {
+      agent_runtime_id: agentRuntimeId,
+      agent_private_key: C.encodePrivateKeyBase64(C.keyFromSeed(ed25519.utils.randomSecretKey())),
+      account_id: accountId,
+      chatgpt_user_id: userId,
+      email: `${userId}@example.test`,
+      plan_type: "plus",
+      chatgpt_account_is_fedramp: false,
+      task_id: taskId,
+      workspace_id: accountId,
+      registered_at: "2026-04-15T00:00:00Z"
+    }
+  }
+}
+
+/** p-th percentile (0..1) of samples, nearest rank. */
+const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
+
+/**
+ * Header p50/p99 (µs per call, sequential calls) through an IdentityPool on a SQLite store of POOL_ACCOUNTS
+ * accounts, requests uniformly at random over them, beside the same header from one AuthManager on a memory
+ * KeyStore; both on the real clock (a header is cached per identity for its second, as an application sees it),
+ * alternating round by round. Settings name Codex's backend (trusted) and the HttpClient fails any request:
+ * stored tasks need no network, and a request would be a defect of the bench.
+ */
+const benchPool = async () => {
+  const { layerSqlite } = await import("../src/store/index.js")
+  const { AccountStore } = await import("../src/services/AccountStore.js")
+  const IdentityPool = await import("../src/pool/IdentityPool.js")
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agent-identity-bench-pool-"))
+  const noNetwork = Layer.succeed(HttpClient.HttpClient, HttpClient.make((request) => Effect.die(new Error(`bench: unexpected request to ${request.url}`))))
+  const trusted = Config.layer({ baseUrl: "https://chatgpt.com/backend-api" })
+  const scope = Effect.runSync(Scope.make())
+  const storeContext = await Effect.runPromise(Layer.buildWithScope(
+    layerSqlite({ filename: path.join(dir, "pool.sqlite"), key: Redacted.make(Buffer.from(ed25519.utils.randomSecretKey()).toString("base64")) }),
+    scope
+  ))
+  const store = Context.get(storeContext, AccountStore)
+  const documents = Array.from({ length: POOL_ACCOUNTS }, (_, i) => documentWithTask(i))
+  const t0 = performance.now()
+  await Effect.runPromise(Effect.forEach(documents, (document) => store.put(document, "2026-06"), { discard: true }))
+  const fillSeconds = (performance.now() - t0) / 1000
+  console.log(`  (information: SQLite store filled with ${POOL_ACCOUNTS.toLocaleString("en-US")} accounts in ${fillSeconds.toFixed(1)} s, ${Math.round(POOL_ACCOUNTS / fillSeconds)} puts/s)`)
+  information["pool_store_fill_puts_per_second"] = Math.round(POOL_ACCOUNTS / fillSeconds)
+
+  gc()
+  const before = process.memoryUsage()
+  const poolContext = await Effect.runPromise(Layer.buildWithScope(
+    IdentityPool.layer().pipe(Layer.provide(Layer.mergeAll(Layer.succeedContext(storeContext), trusted, noNetwork)), Layer.orDie),
+    scope
+  ))
+  const pool = Context.get(poolContext, IdentityPool.IdentityPool)
+  const single = Context.get(
+    await Effect.runPromise(Layer.buildWithScope(
+      Layers.authManager.pipe(Layer.provide(Layer.mergeAll(KeyStore.layerMemory(documentWithTask(POOL_ACCOUNTS)), trusted, noNetwork)), Layer.orDie),
+      scope
+    )),
+    AuthManager.AuthManager
+  )
+  const requests = documents.map((_, i) => ({ accountId: `account-${i}` }))
+  const poolHeader = (i: number) => Effect.runPromise(pool.authorizationHeader(requests[i]!))
+  const singleHeader = () => Effect.runPromise(single.authorizationHeader)
+  // The same AuthManager on a clock a second further on at every reading: every header signed afresh, as
+  // the pool's mostly are (an account comes round again seconds later), so signing is not what differs.
+  const coldClock = steppingClock()
+  const singleColdHeader = () => Effect.runPromise(Effect.withClock(single.authorizationHeader, coldClock))
+  // Warm-up: every account once (its handle built and held), so the figures are of a pool holding them all.
+  for (let i = 0; i < POOL_ACCOUNTS; i++) {
+    const header = await poolHeader(i)
+    if (Option.isNone(header) || header.value.scheme !== "AgentAssertion") throw new Error(`pool bench: no AgentAssertion for ${requests[i]!.accountId}`)
+  }
+  for (let i = 0; i < 2000; i++) await singleHeader()
+  for (let i = 0; i < 2000; i++) {
+    const header = await singleColdHeader()
+    if (Option.isNone(header) || header.value.scheme !== "AgentAssertion") throw new Error("pool bench: the single AuthManager gave no AgentAssertion")
+  }
+  const held = Effect.runSync(pool.active)
+  gc()
+  const after = process.memoryUsage()
+  if (held !== POOL_ACCOUNTS) throw new Error(`pool bench: ${held} accounts held, expected ${POOL_ACCOUNTS}`)
+
+  const timed = async (call: () => Promise<unknown>, n: number) => {
+    const samples = new Array<number>(n)
+    for (let i = 0; i < n; i++) {
+      const t = performance.now()
+      await call()
+      samples[i] = (performance.now() - t) * 1000
+    }
+    return samples.sort((a, b) => a - b)
+  }
+  const perRound = Math.ceil(POOL_CALLS / RUNS)
+  const runs = {
+    pool_p50: [] as Array<number>,
+    pool_p99: [] as Array<number>,
+    single_p50: [] as Array<number>,
+    single_p99: [] as Array<number>,
+    cold_p50: [] as Array<number>,
+    cold_p99: [] as Array<number>
+  }
+  for (let r = 0; r < RUNS; r++) {
+    const poolSamples = await timed(() => poolHeader(Math.floor(Math.random() * POOL_ACCOUNTS)), perRound)
+    const singleSamples = await timed(singleHeader, perRound)
+    runs.pool_p50.push(percentile(poolSamples, 0.5))
+    runs.pool_p99.push(percentile(poolSamples, 0.99))
+    runs.single_p50.push(percentile(singleSamples, 0.5))
+    runs.single_p99.push(percentile(singleSamples, 0.99))
+    const coldSamples = await timed(singleColdHeader, perRound)
+    runs.cold_p50.push(percentile(coldSamples, 0.5))
+    runs.cold_p99.push(percentile(coldSamples, 0.99))
+  }
+  record("pool_header_p50_us", runs.pool_p50, "µs")
+  record("pool_header_p99_us", runs.pool_p99, "µs")
+  record("single_header_p50_us", runs.single_p50, "µs")
+  record("single_header_p99_us", runs.single_p99, "µs")
+  record("single_header_cold_p50_us", runs.cold_p50, "µs")
+  record("single_header_cold_p99_us", runs.cold_p99, "µs")
+  const heapMiB = (after.heapUsed - before.heapUsed) / 2 ** 20
+  const rssMiB = (after.rss - before.rss) / 2 ** 20
+  information["pool_header_p50_us"] = v("pool_header_p50_us")
+  information["pool_header_p99_us"] = v("pool_header_p99_us")
+  information["single_header_p50_us"] = v("single_header_p50_us")
+  information["single_header_p99_us"] = v("single_header_p99_us")
+  information["pool_header_p50_vs_single"] = Math.round(v("pool_header_p50_us") / v("single_header_p50_us") * 1000) / 1000
+  information["pool_header_p99_vs_single"] = Math.round(v("pool_header_p99_us") / v("single_header_p99_us") * 1000) / 1000
+  information["single_header_cold_p50_us"] = v("single_header_cold_p50_us")
+  information["single_header_cold_p99_us"] = v("single_header_cold_p99_us")
+  information["pool_header_p50_vs_single_cold"] = Math.round(v("pool_header_p50_us") / v("single_header_cold_p50_us") * 1000) / 1000
+  information["pool_header_p99_vs_single_cold"] = Math.round(v("pool_header_p99_us") / v("single_header_cold_p99_us") * 1000) / 1000
+  information["pool_accounts_held"] = held
+  information["pool_heap_mib_held"] = Math.round(heapMiB * 10) / 10
+  information["pool_rss_mib_held"] = Math.round(rssMiB * 10) / 10
+  console.log(
+    `  (information: pool vs single header p50 ${information["pool_header_p50_vs_single"]!.toFixed(2)}, p99 ${
+      information["pool_header_p99_vs_single"]!.toFixed(2)
+    } (against one AuthManager signing afresh each call: p50 ${information["pool_header_p50_vs_single_cold"]!.toFixed(2)}, p99 ${
+      information["pool_header_p99_vs_single_cold"]!.toFixed(2)
+    }); ${RUNS} rounds of ${perRound} calls each; the pool holding ${held.toLocaleString("en-US")} accounts: heap +${heapMiB.toFixed(1)} MiB, RSS +${rssMiB.toFixed(1)} MiB)`
+  )
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+  fs.rmSync(dir, { recursive: true, force: true })
+}
+
+if (process.env["BENCH_ONLY"] === "pool") {
+  console.log(`pool (header latency, µs per call; ${POOL_ACCOUNTS.toLocaleString("en-US")} accounts in a SQLite store vs one AuthManager)`)
+  await benchPool()
+  const load = os.loadavg().map((x) => Math.round(x * 100) / 100)
+  console.log(`BENCH_ONLY=pool: bench/results.json not written (load average ${load.join(" ")}; ${Math.round((performance.now() - started) / 1000)} s)`)
+  process.exit(0)
+}
+
 // --- signing and verifying ------------------------------------------------------------------------
 console.log(`signing (ops/s; ${RUNS} windows of ${WINDOW_MS} ms each)`)
 opsPerSecond({
@@ -211,6 +378,9 @@ console.log("verifying (ops/s; the verifier's cache off: every call checks the s
   opsPerSecond({ file_store_header_ops: () => Effect.runSync(identity.authorizationHeaderOrBearer) })
   fs.rmSync(home, { recursive: true, force: true })
 }
+
+console.log(`pool (header latency, µs per call; ${POOL_ACCOUNTS.toLocaleString("en-US")} accounts in a SQLite store vs one AuthManager)`)
+await benchPool()
 
 // --- the reference backend in its own process --------------------------------------------------------
 const backend: ChildProcessWithoutNullStreams = spawn(process.execPath, [path.resolve("scripts/bench-backend.mjs")], {
@@ -615,7 +785,7 @@ fs.writeFileSync(
     metrics,
     ratios: Object.fromEntries(Object.entries(ratios).map(([k, x]) => [k, Math.round(x * 1000) / 1000])),
     targets: Object.fromEntries(Object.entries(targets).map(([k, [op, target]]) => [k, { target: `${op} ${target}`, met: met[k] }])),
-    information: { ensure_waiters_vs_one_fibers_only: Math.round(ensureFloorRatio * 1000) / 1000 },
+    information: { ensure_waiters_vs_one_fibers_only: Math.round(ensureFloorRatio * 1000) / 1000, ...information },
     machine,
     load_average_at_end: load,
     seconds
