@@ -1,10 +1,11 @@
 /**
- * `npm run bench`: the performance figures of issues 6 and 13, all measured in one run, each compared
+ * `npm run bench`: the performance figures of issues 6, 13 and 15, all measured in one run, each compared
  * with a baseline measured in the same run (absolute figures on a shared 2-core machine move between
  * runs). A figure is the median of several runs taken one after another, with its spread
  * ((max - min) / median); a subject and its baseline alternate run by run, so a change of load moves
  * both. Prints a table and writes bench/results.json: `metrics`, then `ratios` (the targets of issue
- * 13, in its order) and whether each target held.
+ * 13, in its order), whether each target held, and `information` (figures with no target, such as the fleet's:
+ * header latency through the IdentityPool with 10,000 accounts stored). `BENCH_ONLY=pool` runs the pool's section alone.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
@@ -241,7 +242,8 @@ const benchPool = async () => {
   const poolHeader = (i: number) => Effect.runPromise(pool.authorizationHeader(requests[i]!))
   const singleHeader = () => Effect.runPromise(single.authorizationHeader)
   // The same AuthManager on a clock a second further on at every reading: every header signed afresh, as
-  // the pool's mostly are (an account comes round again seconds later), so signing is not what differs.
+  // most of the pool's are (an account comes round again after about a second and a half at these rates, so
+  // only a minority find its signer's per-second cache): signing is then not what differs.
   const coldClock = steppingClock()
   const singleColdHeader = () => Effect.runPromise(Effect.withClock(single.authorizationHeader, coldClock))
   // Warm-up: every account once (its handle built and held), so the figures are of a pool holding them all.
