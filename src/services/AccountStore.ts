@@ -76,8 +76,9 @@ export interface Service {
   /** The account's KeyStore: its auth.json document, its JWT tasks, and a lock held across processes. */
   readonly keyStore: (key: AccountKey) => Effect.Effect<KeyStore.Service, KeyStoreError | AccountNotFoundError>
   /**
-   * Stores a login (a whole auth.json document, as Codex writes it) under the account its login binds to,
-   * keeping the identity already stored for that account when the document has none.
+   * Stores a login (a whole auth.json document, as Codex writes it) under the account its login binds to. An
+   * identity already stored for that account is kept, whatever the document holds: the document's identity is
+   * taken only for an account that holds none.
    */
   readonly put: (
     document: AuthDocument,
@@ -114,6 +115,19 @@ export const keyOfDocument = (
         userId: binding.userId
       }))
   )
+
+/**
+ * The document `put` stores for `document` over what the account holds. An identity already stored stays,
+ * whatever the document brings (it may have been registered or revoked since the document was exported: an
+ * import must not bring back an old key or drop the new one); the document's identity is taken only for an
+ * account that holds none. An Agent Identity JWT login is its slot (`auth_mode: "agentIdentity"`): such a
+ * document replaces the whole login, and such a stored login's slot is not an identity to keep.
+ */
+export const documentToStore = (current: AuthDocument | undefined, document: AuthDocument): AuthDocument => {
+  const isJwtLogin = (doc: AuthDocument | undefined) => doc?.["auth_mode"] === "agentIdentity"
+  const stored = current?.["agent_identity"]
+  return isJwtLogin(document) || isJwtLogin(current) || stored === undefined ? document : { ...document, agent_identity: stored }
+}
 
 interface MemoryAccount {
   readonly key: AccountKey
@@ -199,12 +213,8 @@ export const makeMemory: Effect.Effect<Service & { readonly events: Effect.Effec
               const account = yield* newAccount(key, document)
               return [{ key, changed: true }, new Map(map).set(accountKeyString(key), account)] as const
             }
-            // The stored identity stays when the new document brings none (a re-import of a login).
             const current = yield* Ref.get(existing.document)
-            const stored = Option.getOrUndefined(current)?.["agent_identity"]
-            const next = document["agent_identity"] === undefined && stored !== undefined
-              ? { ...document, agent_identity: stored }
-              : document
+            const next = documentToStore(Option.getOrUndefined(current), document)
             const changed = JSON.stringify(Option.getOrUndefined(current)) !== JSON.stringify(next)
             if (changed) {
               yield* existing.store.saveLogin(next)

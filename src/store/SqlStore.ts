@@ -26,7 +26,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import { randomBytes } from "node:crypto"
+import { randomBytes, randomInt } from "node:crypto"
 import * as os from "node:os"
 import { type AuthDocument, readState } from "../Domain/AuthDocument.js"
 import { AccountNotFoundError, KeyStoreError, StoreError } from "../Domain/Errors.js"
@@ -36,6 +36,7 @@ import {
   type AccountKey,
   accountKeyString,
   type AuditEvent,
+  documentToStore,
   keyOfDocument,
   type Service as AccountStoreService
 } from "../services/AccountStore.js"
@@ -262,6 +263,10 @@ WHERE l.account_id = ${accountId} AND l.user_id = ${userId}`
             : Effect.fail(new KeyStoreError({ reason: "Lock", path: where, detail: "the account's lease expired and was taken by another holder; nothing was written" })))
       })
 
+      // A new row's version starts at random, not at 1: a row removed and inserted again must not repeat the
+      // version a process still holds for the old row (its cached document would be taken for the new one).
+      const firstVersion = () => randomInt(1, 2 ** 47)
+
       /** Writes `next` over the version read (or inserts it), with the audit of an identity change; false on a lost race. */
       const write = (
         current: Option.Option<{ readonly version: number; readonly doc: AuthDocument }>,
@@ -277,7 +282,7 @@ WHERE l.account_id = ${accountId} AND l.user_id = ${userId}`
           const sealedLogin = sealFor("agent_identity_logins", rowKey, JSON.stringify(login))
           const written = Option.isNone(current)
             ? yield* sql<{ version: number }>`INSERT INTO agent_identity_logins (account_id, user_id, login, key_id, secret, version, updated_at)
-VALUES (${accountId}, ${userId}, ${loginKind}, ${sealedLogin.keyId}, ${sealedLogin.value}, 1, ${nowSql})
+VALUES (${accountId}, ${userId}, ${loginKind}, ${sealedLogin.keyId}, ${sealedLogin.value}, ${firstVersion()}, ${nowSql})
 ON CONFLICT (account_id, user_id) DO NOTHING RETURNING version`
             : yield* sql<{ version: number }>`UPDATE agent_identity_logins SET login = ${loginKind}, key_id = ${sealedLogin.keyId},
 secret = ${sealedLogin.value}, version = version + 1, updated_at = ${nowSql}
@@ -537,9 +542,7 @@ FROM agent_identity_logins l LEFT JOIN agent_identity_identities i ON i.account_
         const key = yield* fromEither(keyOfDocument(document, protocol))
         const account = yield* accountOf(key)
         const changed = yield* account.modify<never>((current) => {
-          // The stored identity stays when the new document brings none (a re-import of a login).
-          const stored = Option.getOrUndefined(current)?.[SLOT]
-          const next = document[SLOT] === undefined && stored !== undefined ? { ...document, [SLOT]: stored } : document
+          const next = documentToStore(Option.getOrUndefined(current), document)
           return Either.right(
             JSON.stringify(Option.getOrUndefined(current)) === JSON.stringify(next) ? Option.none() : Option.some(next)
           )
@@ -560,7 +563,7 @@ FROM agent_identity_logins l LEFT JOIN agent_identity_identities i ON i.account_
           return deleted.length > 0
         })),
         dbError(key, "removing the account")
-      )
+      ).pipe(Effect.tap(() => Effect.sync(() => void accounts.delete(accountKeyString(key)))))
 
     const sessionTask: AccountStoreService["sessionTask"] = (key, sessionKey) =>
       Effect.flatMap(

@@ -16,6 +16,8 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as C from "../../src/crypto/index.js"
+import { agentIdentityLoginDocument, type AuthState, readState } from "../../src/Domain/AuthDocument.js"
 import { start } from "../../src/backend/server.js"
 import { AgentRuntimeId } from "../../src/Domain/Ids.js"
 import { AuthManager } from "../../src/manager/AuthManager.js"
@@ -122,6 +124,43 @@ describe.each([sqlite, postgres])("the $name store", (dialect) => {
       expect((yield* store.list).map((e) => e.accountId)).toEqual(["acct-a"])
       expect((yield* Effect.either(store.keyStore(resolved)))).toMatchObject({ left: { _tag: "AccountNotFoundError" } })
     }).pipe(Effect.provide(layerFromUrl(location, { key: Redacted.make(key) }))))
+  })
+
+  it("an account removed and put again is read anew, even through a KeyStore taken before; a put keeps the stored identity", async () => {
+    const location = dialect.fresh()
+    await run(Effect.gen(function*() {
+      const { backend } = yield* start({})
+      const store = yield* AccountStore
+      const tokenOf = (state: AuthState) => state.login._tag === "ChatGpt" ? Redacted.value(state.login.accessToken) : ""
+      const first = yield* backend.issueLogin({ accountId: "acct-r", userId: "user-r" })
+      const second = yield* backend.issueLogin({ accountId: "acct-r", userId: "user-r" })
+      const key = (yield* store.put(first, "2026-06")).key
+      const before = yield* store.keyStore(key)
+      expect(tokenOf(yield* before.read)).toBe(tokenOf(Either.getOrThrow(readState(first))))
+      expect(yield* store.remove(key)).toBe(true)
+      yield* store.put(second, "2026-06")
+      const secondToken = tokenOf(Either.getOrThrow(readState(second)))
+      expect(tokenOf(yield* before.read)).toBe(secondToken)
+      expect(tokenOf(yield* (yield* store.keyStore(key)).read)).toBe(secondToken)
+
+      // The account's identity, then an older export of it carrying another one: the stored identity stays.
+      const record = (runtime: string) => ({
+        workspace_id: "acct-r",
+        chatgpt_user_id: "user-r",
+        agent_runtime_id: runtime,
+        agent_private_key: C.encodePrivateKeyBase64(C.keyFromSeed(new Uint8Array(32).fill(runtime.length))),
+        registered_at: "2026-11-28T00:00:00Z"
+      })
+      yield* (yield* store.keyStore(key)).saveLogin({ ...second, agent_identity: record("agent-new") })
+      const reimport = yield* store.put({ ...second, agent_identity: record("agent-older") }, "2026-06")
+      expect(reimport.changed).toBe(false)
+      const slot = (yield* (yield* store.keyStore(key)).read).identity
+      expect(slot._tag === "Record" && slot.record.agent_runtime_id).toBe("agent-new")
+      // An Agent Identity JWT login is its slot: putting one replaces the login whole.
+      const jwt = yield* backend.issueIdentityJwt({ accountId: "acct-r", userId: "user-r" })
+      expect((yield* store.put(agentIdentityLoginDocument(Redacted.make(jwt)), "2026-06")).changed).toBe(true)
+      expect((yield* (yield* store.keyStore(key)).read).login._tag).toBe("AgentIdentityJwt")
+    }).pipe(Effect.provide(layerFromUrl(location, { key: Redacted.make(newKey()) }))))
   })
 
   it("registers through an account's KeyStore, audits it, and keeps nothing secret in plaintext anywhere in the database", async () => {
