@@ -12,6 +12,7 @@
  * revocations and refusals go to the store's audit (ids and reasons only, never a secret), and to `Metrics`.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -268,18 +269,24 @@ export const make = (
       )
 
     // Session tasks: one registration per (account, session) in flight in this process; others wait for it.
-    const sessionFlights = new Map<string, Deferred.Deferred<AuthManager.AgentTask, AuthError>>()
-    const singleFlight = (slot: string, self: Effect.Effect<AuthManager.AgentTask, AuthError>) =>
+    // A flight whose runner was interrupted (its client hung up) ends as None: its waiters start over, one of
+    // them running the registration, instead of failing with the runner's interruption.
+    const sessionFlights = new Map<string, Deferred.Deferred<Option.Option<AuthManager.AgentTask>, AuthError>>()
+    const singleFlight = (slot: string, self: Effect.Effect<AuthManager.AgentTask, AuthError>): Effect.Effect<AuthManager.AgentTask, AuthError> =>
       Effect.suspend(() => {
         const running = sessionFlights.get(slot)
-        if (running !== undefined) return Deferred.await(running)
-        return Effect.flatMap(Deferred.make<AuthManager.AgentTask, AuthError>(), (flight) => {
+        if (running !== undefined) {
+          return Effect.flatMap(Deferred.await(running), Option.match({ onNone: () => singleFlight(slot, self), onSome: Effect.succeed }))
+        }
+        return Effect.flatMap(Deferred.make<Option.Option<AuthManager.AgentTask>, AuthError>(), (flight) => {
           sessionFlights.set(slot, flight)
           return self.pipe(
             Effect.onExit((exit) =>
               Effect.suspend(() => {
                 if (sessionFlights.get(slot) === flight) sessionFlights.delete(slot)
-                return Exit.isInterrupted(exit) ? Deferred.interrupt(flight) : Deferred.done(flight, exit)
+                return Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+                  ? Deferred.succeed(flight, Option.none())
+                  : Deferred.done(flight, Exit.map(exit, Option.some))
               })
             )
           )

@@ -9,6 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -97,6 +98,26 @@ describe("IdentityPool", () => {
       expect(after.registrations.agent - before.registrations.agent).toBe(accounts)
       expect(after.registrations.task - before.registrations.task).toBe(accounts)
       expect(after.header.count - before.header.count).toBe(48)
+    }).pipe(Effect.scoped))
+
+  it.live("a session's registration whose caller is interrupted (a client hung up) does not fail those waiting on it", () =>
+    Effect.gen(function*() {
+      // The session's first task registration (the backend's second task call) never answers.
+      const fleet = yield* startFleet({
+        accounts: 1,
+        fault: (endpoint, n) => endpoint === "task" && n === 1 ? Option.some(Effect.never) : Option.none()
+      })
+      const pool = poolOf(fleet)
+      yield* pool.authorizationHeader({ accountId: accountId(0) })
+      const request = { accountId: accountId(0), sessionKey: "conversation-hung-up" }
+      const runner = yield* Effect.fork(pool.authorizationHeader(request))
+      while ((yield* fleet.backend.calls).task < 2) yield* Effect.sleep("5 millis")
+      const waiter = yield* Effect.fork(pool.authorizationHeader(request))
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(runner)
+      const header = yield* Fiber.join(waiter)
+      expect(taskOf(header).taskId.length).toBeGreaterThan(0)
+      expect((yield* fleet.backend.calls).task).toBe(3)
     }).pipe(Effect.scoped))
 
   it.live("sessions: a task per session key, distinct from the account's, kept in the store and reused", () =>
