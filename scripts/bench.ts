@@ -601,10 +601,10 @@ console.log(
 )
 {
   const { startPg } = await import("../test/store/utils/pg.js")
-  const { bundleStoreChildren } = await import("../test/reliability/fixtures/storeBundle.js")
+  const { bundleEntry } = await import("../test/reliability/fixtures/bundleEntry.js")
   const { layerPg } = await import("../src/store/index.js")
   const { AccountStore } = await import("../src/services/AccountStore.js")
-  const [pg, children] = await Promise.all([startPg(), bundleStoreChildren()])
+  const [pg, children] = await Promise.all([startPg(), bundleEntry("storeChildren", { external: ["better-sqlite3", "pg-native"] })])
   const storeKey = Buffer.from(ed25519.utils.randomSecretKey()).toString("base64")
   let databases = 0
   /** Agents registered per second by `processes` processes started together over fresh accounts (all, or a share each). */

@@ -19,20 +19,24 @@ import { layerSqlite } from "../../src/store/index.js"
 import { newKey } from "../store/utils/store.js"
 import { accountId, startUpstream, whoami } from "./helpers.js"
 
+/** The reference backend, a SQLite store in a temp folder, and an IdentityPool on it. */
+const startSqlFleet = Effect.gen(function*() {
+  const upstream = yield* startUpstream()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pool-sql-"))
+  yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+  const context = Layer.mergeAll(
+    layerSqlite({ filename: path.join(dir, "fleet.db"), key: Redacted.make(newKey()) }),
+    Settings.layer({ baseUrl: upstream.baseUrl, authApiBaseUrl: upstream.authApiBaseUrl, trustedHosts: ["127.0.0.1"] }),
+    NodeHttpClient.layer
+  ).pipe(Layer.orDie)
+  const built = yield* Layer.build(Layer.provideMerge(poolLayer(), context))
+  return { upstream, built, accounts: yield* Effect.provide(AccountStore, built) }
+})
+
 describe("IdentityPool on a SQLite store", () => {
   it.scoped("headers for 3 accounts: one agent each, every header accepted by the backend", () =>
     Effect.gen(function*() {
-      const upstream = yield* startUpstream()
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pool-sql-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-      const store = layerSqlite({ filename: path.join(dir, "fleet.db"), key: Redacted.make(newKey()) })
-      const context = Layer.mergeAll(
-        store,
-        Settings.layer({ baseUrl: upstream.baseUrl, authApiBaseUrl: upstream.authApiBaseUrl, trustedHosts: ["127.0.0.1"] }),
-        NodeHttpClient.layer
-      ).pipe(Layer.orDie)
-      const built = yield* Layer.build(Layer.provideMerge(poolLayer(), context))
-      const accounts = yield* Effect.provide(AccountStore, built)
+      const { accounts, built, upstream } = yield* startSqlFleet
       for (let i = 0; i < 3; i++) yield* accounts.put(yield* upstream.backend.issueLogin({ accountId: accountId(i), userId: `user-${i}` }), "2026-06")
       const pool = yield* Effect.provide(IdentityPool, built)
       const headers = yield* Effect.forEach([0, 1, 2, 0, 1, 2], (i) => pool.authorizationHeaderOrBearer({ accountId: accountId(i) }), { concurrency: "unbounded" })
@@ -49,17 +53,7 @@ describe("IdentityPool on a SQLite store", () => {
   // and the proxy's first request hung.
   it.scoped("the proxy on it: a request naming an account is signed, registered on first use, and answered", () =>
     Effect.gen(function*() {
-      const upstream = yield* startUpstream()
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pool-sql-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-      const store = layerSqlite({ filename: path.join(dir, "fleet.db"), key: Redacted.make(newKey()) })
-      const context = Layer.mergeAll(
-        store,
-        Settings.layer({ baseUrl: upstream.baseUrl, authApiBaseUrl: upstream.authApiBaseUrl, trustedHosts: ["127.0.0.1"] }),
-        NodeHttpClient.layer
-      ).pipe(Layer.orDie)
-      const built = yield* Layer.build(Layer.provideMerge(poolLayer(), context))
-      const accounts = yield* Effect.provide(AccountStore, built)
+      const { accounts, built, upstream } = yield* startSqlFleet
       yield* accounts.put(yield* upstream.backend.issueLogin({ accountId: accountId(0), userId: "user-0" }), "2026-06")
       const served = yield* Effect.provide(Proxy.serve(), built)
       const answer = yield* Effect.promise(() =>

@@ -14,14 +14,14 @@ import { AgentRuntimeId } from "../../src/Domain/Ids.js"
 import * as KeyStore from "../../src/services/KeyStore.js"
 import { chatgptAuthDocument } from "../../src/testing/index.js"
 import { counts, report, timeout } from "../utils/profile.js"
-import { bundleChildren } from "./fixtures/bundle.js"
+import { bundleEntry } from "./fixtures/bundleEntry.js"
 
 const KILLS = counts.kills
 const LANES = 2
 let children: { script: string; dir: string }
 const homes: Array<string> = []
 beforeAll(async () => {
-  children = await bundleChildren()
+  children = await bundleEntry("children")
 })
 afterAll(() => {
   for (const dir of [children.dir, ...homes]) fs.rmSync(dir, { recursive: true, force: true })

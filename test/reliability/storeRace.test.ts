@@ -21,14 +21,14 @@ import { AccountStore } from "../../src/services/AccountStore.js"
 import { layerFromUrl } from "../../src/store/index.js"
 import { startPg, type Pg } from "../store/utils/pg.js"
 import { newKey } from "../store/utils/store.js"
-import { bundleStoreChildren } from "./fixtures/storeBundle.js"
+import { bundleEntry } from "./fixtures/bundleEntry.js"
 import { counts, report, timeout } from "../utils/profile.js"
 
 let children: { readonly script: string; readonly dir: string }
 let pg: Pg
 const dirs: Array<string> = []
 beforeAll(async () => {
-  ;[children, pg] = await Promise.all([bundleStoreChildren(), startPg()])
+  ;[children, pg] = await Promise.all([bundleEntry("storeChildren", { external: ["better-sqlite3", "pg-native"] }), startPg()])
 }, 180_000)
 afterAll(() => {
   pg?.stop()
