@@ -1,7 +1,8 @@
 /**
  * Which account and user an agent identity belongs to, what a stored identity means for them, and the
  * record we write for one. Pure rules (docs/PROTOCOL.md, "Binding"): the KeyStore reads, the manager
- * decides with these functions, the signer parses keys (passed in as `parse`).
+ * decides with these functions, the signer parses keys (passed in as `parse`). The rules that need no error
+ * type live in `BindingRules` (re-exported here).
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -12,8 +13,7 @@ import {
   type AgentIdentityRecord,
   type AuthState,
   type Login,
-  presentString,
-  recordAccount
+  presentString
 } from "./AuthDocument.js"
 import {
   type AgentIdentityJwtError,
@@ -24,19 +24,11 @@ import {
 } from "./Errors.js"
 import { type Claims, decodeUnverified, issuedAt } from "./IdentityJwt.js"
 import { AgentRuntimeId, type TaskId } from "./Ids.js"
+import { type Binding, chatGptBinding, recordFor } from "./BindingRules.js"
 import type { Protocol } from "./Settings.js"
 
-/** Which account and user an identity belongs to (Codex's `AgentIdentityBinding`), with the login's profile. */
-export interface Binding {
-  /** `chatgpt-account-{account}`. */
-  readonly bindingId: string
-  readonly accountId: string
-  /** None matches a stored identity of any user (the seed's rule). */
-  readonly userId: Option.Option<string>
-  readonly email: Option.Option<string>
-  readonly planType: Option.Option<string>
-  readonly isFedramp: boolean
-}
+export { type Binding, chatGptBinding, recordFor, taskOfRecord, userMatches } from "./BindingRules.js"
+
 
 /** A registered task. */
 export interface AgentTask {
@@ -102,22 +94,8 @@ export const bindingOf = (
       return protocol === "2026-04"
         ? unavailable("NoLogin")
         : Either.map(decodeUnverified(Redacted.value(login.jwt)), bindingFromClaims)
-    case "ChatGpt": {
-      if (Redacted.value(login.accessToken).length === 0) return unavailable("MissingToken")
-      const workspace = Option.orElse(
-        Option.filter(forcedWorkspaceId, (w) => w.length > 0),
-        () => Option.filter(login.accountId, (w) => w.length > 0)
-      )
-      if (Option.isNone(workspace)) return unavailable("MissingAccount")
-      return Either.right({
-        bindingId: `chatgpt-account-${workspace.value}`,
-        accountId: workspace.value,
-        userId: Option.filter(login.claims.userId, (u) => u.length > 0),
-        email: login.claims.email,
-        planType: login.claims.planType,
-        isFedramp: login.claims.isFedramp
-      })
-    }
+    case "ChatGpt":
+      return Either.mapLeft(chatGptBinding(login, forcedWorkspaceId), (reason) => new LoginUnavailableError({ reason }))
   }
 }
 
@@ -142,9 +120,6 @@ export const recordPlanType = (plan: Option.Option<string>): string =>
     onSome: (raw) => KNOWN_PLANS.has(raw) ? raw : PLAN_ALIASES[raw] ?? UNKNOWN_PLAN
   })
 
-/** The task field of each generation's record. */
-export const taskOfRecord = (record: AgentIdentityRecord, protocol: Protocol): Option.Option<TaskId> =>
-  Option.fromNullable(protocol === "2026-04" ? record.background_task_id : record.task_id)
 
 /**
  * A record both Codex generations read (docs/PROTOCOL.md, "auth.json"), for a newly registered identity.
@@ -184,12 +159,7 @@ export const recordWithTask = (
   return { ...filled, ...present, ...(protocol === "2026-04" ? { background_task_id: taskId } : { task_id: taskId }) }
 }
 
-/** The user rule: under 2026-04 a binding without a user matches any stored user; under 2026-06 users must be equal. */
-const userMatches = (binding: Binding, storedUser: Option.Option<string>, protocol: Protocol): boolean =>
-  Option.match(binding.userId, {
-    onNone: () => protocol === "2026-04" || Option.isNone(storedUser),
-    onSome: (u) => Option.contains(storedUser, u)
-  })
+
 
 /** The parts of the KeyStore and signer that classification needs. */
 export interface ClassifyContext {
@@ -245,27 +215,12 @@ export const classify = (
   if (slot._tag === "Foreign") return Effect.fail(new ForeignIdentityFormatError({ form: slot.form }))
   if (slot._tag === "Jwt") return fromJwt(slot.jwt, binding, context)
   const record = slot.record
-  const account = recordAccount(record, context.protocol)
-  if (account !== binding.accountId) return Effect.succeed({ _tag: "Missing" })
-  const storedUser = presentString(record.chatgpt_user_id)
+  const found = recordFor(record, binding, context.protocol)
+  if (found._tag === "Missing") return Effect.succeed({ _tag: "Missing" })
   return context.parse(record.agent_private_key).pipe(
     Effect.map((key): Classified =>
-      userMatches(binding, storedUser, context.protocol)
-        ? {
-          _tag: "Usable",
-          identity: {
-            agentRuntimeId: record.agent_runtime_id,
-            key,
-            publicKeySsh: key.publicKeySsh,
-            accountId: account,
-            userId: storedUser,
-            isFedramp: record.chatgpt_account_is_fedramp ?? binding.isFedramp,
-            registeredAt: record.registered_at ?? "unknown",
-            taskId: taskOfRecord(record, context.protocol),
-            source: "record",
-            record: Option.some(record)
-          }
-        }
+      found.sameUser
+        ? { _tag: "Usable", identity: { ...found.fields, key, publicKeySsh: key.publicKeySsh, source: "record", record: Option.some(record) } }
         : { _tag: "Stale", why: "stored agent identity binding no longer matches current auth", error: Option.none() }
     ),
     Effect.catchAll((error) =>

@@ -21,6 +21,7 @@ import {
   type ClassifyContext
 } from "../Domain/Binding.js"
 import { type AuthState, presentString } from "../Domain/AuthDocument.js"
+import { agentAssertionHeader, type AuthorizationHeader } from "../Domain/Headers.js"
 import { isHeaderSafeValue, isTrustedBaseUrl } from "../Domain/Endpoints.js"
 import { type AgentIdentityJwtError, type AuthError, type KeyStoreError, LoginUnavailableError } from "../Domain/Errors.js"
 import { decodeUnverified, issuedAt } from "../Domain/IdentityJwt.js"
@@ -29,28 +30,7 @@ import { AssertionSigner } from "../services/AssertionSigner.js"
 import { jwtTaskKey, KeyStore, type StoreState } from "../services/KeyStore.js"
 
 export type { AgentIdentity, AgentTask, Binding } from "../Domain/Binding.js"
-
-/** An Authorization header value with what the caller sends beside it. */
-export interface AuthorizationHeader {
-  readonly scheme: "AgentAssertion" | "Bearer"
-  readonly value: Redacted.Redacted<string>
-  /**
-   * The `ChatGPT-Account-ID` to send: beside Bearer always; beside an AgentAssertion under 2026-06 only
-   * (the seed's Codex sent none).
-   */
-  readonly accountId: Option.Option<string>
-  /** Send `X-OpenAI-Fedramp: true` (a FedRAMP account, under 2026-06). */
-  readonly fedramp: boolean
-  /** The task an AgentAssertion signs for (None for Bearer). */
-  readonly task: Option.Option<AgentTask>
-}
-
-/** Every header to send with a request for an Authorization choice, by name (the secret revealed here only). */
-export const requestHeaders = (header: AuthorizationHeader): Readonly<Record<string, string>> => ({
-  Authorization: Redacted.value(header.value),
-  ...Option.match(header.accountId, { onNone: () => ({}), onSome: (id) => ({ "ChatGPT-Account-ID": id }) }),
-  ...(header.fedramp ? { "X-OpenAI-Fedramp": "true" } : {})
-})
+export { type AuthorizationHeader, requestHeaders } from "../Domain/Headers.js"
 
 /** What `status` reports; never the private key. */
 export interface Status {
@@ -152,15 +132,7 @@ export const make = Effect.gen(function*() {
     const { identity } = found
     if (Option.isNone(identity.taskId)) return Option.none()
     const task: AgentTask = { agentRuntimeId: identity.agentRuntimeId, taskId: identity.taskId.value }
-    const value = yield* signer.agentAssertion(identity, task)
-    const current = protocol === "2026-06"
-    return Option.some<AuthorizationHeader>({
-      scheme: "AgentAssertion",
-      value,
-      accountId: current ? Option.some(identity.accountId) : Option.none(),
-      fedramp: current && identity.isFedramp,
-      task: Option.some(task)
-    })
+    return Option.some(agentAssertionHeader(yield* signer.agentAssertion(identity, task), identity, task, protocol))
   })
 
   const bearerHeader = Effect.map(store.read, (state): Option.Option<AuthorizationHeader> => {
