@@ -118,10 +118,10 @@ const readSecretFromStdin = Effect.gen(function*() {
 const jwtInput = (argument: Option.Option<string>) =>
   Effect.gen(function*() {
     if (Option.isSome(argument) && argument.value !== "-") {
-      return yield* new UsageError({
+      return yield* Effect.fail(new UsageError({
         reason: "import-jwt takes the JWT on stdin or in $AGENT_IDENTITY_JWT, not as an argument (`ps` shows arguments to every user): " +
           "pipe it in, as in `agent-identity import-jwt < jwt.txt` (or `-` as the last argument)"
-      })
+      }))
     }
     const fromEnv = Option.isNone(argument) ? yield* Config.option(Config.redacted("AGENT_IDENTITY_JWT")) : Option.none()
     if (Option.isSome(fromEnv)) return Redacted.make(Redacted.value(fromEnv.value).trim())

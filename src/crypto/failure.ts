@@ -1,8 +1,9 @@
 /**
  * The one failure value of the crypto core. Pure functions return `Either<A, CryptoFailure>`;
  * the service layer turns `kind` into the matching tagged error. `reason` never holds key material.
+ * A plain tagged `Error`, not a `Data` one: the crypto core loads no Effect runtime (the CLI's `header`
+ * fast path signs with it before any is loaded), only the `Either` it returns.
  */
-import * as Data from "effect/Data"
 import * as Either from "effect/Either"
 
 /** What went wrong, coarse enough to pick a tagged error from. */
@@ -15,13 +16,16 @@ export type CryptoFailureKind =
   | "InvalidTimestamp"
   | "Decrypt"
 
-/** A rejection by the crypto core, with a specific human-readable reason. */
-export class CryptoFailure extends Data.TaggedError("CryptoFailure")<{
+/** A rejection by the crypto core, with a specific human-readable reason (its `message`). */
+export class CryptoFailure extends Error {
+  readonly _tag = "CryptoFailure"
+  override readonly name = "CryptoFailure"
   readonly kind: CryptoFailureKind
   readonly reason: string
-}> {
-  override get message(): string {
-    return this.reason
+  constructor(args: { readonly kind: CryptoFailureKind; readonly reason: string }) {
+    super(args.reason)
+    this.kind = args.kind
+    this.reason = args.reason
   }
 }
 
