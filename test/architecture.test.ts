@@ -58,6 +58,33 @@ const violations = (rules: ReadonlyMap<string, ReadonlySet<string>>) =>
     })
   })
 
+/**
+ * Every module specifier a source text loads statically: value imports and re-exports (`import type`,
+ * `export type` and `import(…)` left out).
+ */
+const staticImportsOf = (text: string): Array<string> =>
+  [...text.matchAll(/^(?:import\s+["']([^"']+)["']|(?:import|export)\s+(?!type\b)[^"';]*?\bfrom\s*["']([^"']+)["'])/gm)]
+    .map((m) => (m[1] ?? m[2])!)
+
+/** The package modules loaded, statically, by a source file and the files of ours it loads. */
+const staticClosure = (entry: string): { readonly files: ReadonlySet<string>; readonly packages: ReadonlySet<string> } => {
+  const files = new Set<string>()
+  const packages = new Set<string>()
+  const visit = (file: string) => {
+    if (files.has(file)) return
+    files.add(file)
+    for (const specifier of staticImportsOf(fs.readFileSync(file, "utf8"))) {
+      if (specifier.startsWith(".")) visit(path.resolve(path.dirname(file), specifier).replace(/\.js$/, ".ts"))
+      else packages.add(specifier)
+    }
+  }
+  visit(entry)
+  return { files, packages }
+}
+
+/** What the header fast path may load of `effect` (docs/ARCHITECTURE.md, "The header fast path"). */
+const FAST_PATH_EFFECT = new Set(["effect/Either", "effect/Option", "effect/Redacted", "effect/Function"])
+
 describe("architecture", () => {
   const rules = readRules(fs.readFileSync(path.join(root, "docs/ARCHITECTURE.md"), "utf8"))
 
@@ -77,6 +104,23 @@ describe("architecture", () => {
       importsOf(fs.readFileSync(file, "utf8")).some((s) => layerOf(path.resolve(path.dirname(file), s)) === "testing")
     )
     expect(offenders).toEqual([])
+  })
+
+  it("the CLI's entry loads, before the full CLI, no Effect runtime and no Schema", () => {
+    const { files, packages } = staticClosure(path.join(src, "cli", "entry.ts"))
+    const refused = [...packages].filter((p) =>
+      !p.startsWith("node:") && !p.startsWith("@noble/") && !FAST_PATH_EFFECT.has(p)
+    )
+    expect(refused).toEqual([])
+    // The fast path is in it, and the full CLI is not (it is loaded with import(), only when needed).
+    expect(files.has(path.join(src, "cli", "fastHeader.ts"))).toBe(true)
+    expect(files.has(path.join(src, "cli", "main.ts"))).toBe(false)
+    // The walk sees what a module imports: the full CLI would bring the runtime.
+    expect([...staticClosure(path.join(src, "cli", "main.ts")).packages]).toContain("effect/Effect")
+    expect(staticImportsOf(
+      `import type { A } from "effect/Schema"\nimport * as E from "effect/Either"\nimport "./x.js"\n` +
+        `export { b } from "./b.js"\nexport type { C } from "./c.js"\nconst m = await import("./m.js")`
+    )).toEqual(["effect/Either", "./x.js", "./b.js"])
   })
 
   it("catches a forbidden import, static or dynamic", () => {

@@ -16,6 +16,7 @@ import { isHeaderSafeToken, isTrustedBaseUrl } from "../Domain/Endpoints.js"
 import { AssertionRejectedError, LoginUnavailableError } from "../Domain/Errors.js"
 import * as Identity from "../manager/Identity.js"
 import * as KeyStore from "../services/KeyStore.js"
+import { headerJson } from "./format.js"
 import { keyStoreOf } from "./keyStore.js"
 import type { Resolved } from "./settings.js"
 import { note, print, warnIfExposed } from "./output.js"
@@ -101,10 +102,7 @@ export const header = (resolved: Resolved) =>
     if (chosen.value.scheme === "Bearer" && !isHeaderSafeToken(value.slice("Bearer ".length))) {
       return yield* new LoginUnavailableError({ reason: "MalformedToken" })
     }
-    const json = resolved.settings.protocol === "2026-04"
-      ? { authorization: value, scheme: chosen.value.scheme }
-      : { authorization: value, scheme: chosen.value.scheme, headers: Identity.requestHeaders(chosen.value) }
-    yield* print(resolved.json, json, () => [value])
+    yield* print(resolved.json, headerJson(chosen.value, resolved.settings.protocol), () => [value])
     if (chosen.value.scheme === "Bearer") yield* explainBearer(resolved)
   }).pipe(Effect.provide(offlineLayer(resolved)))
 

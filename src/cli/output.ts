@@ -8,12 +8,13 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { escapeControls, toSafeJson } from "../Domain/Text.js"
+import { escapeControls } from "../Domain/Text.js"
+import { formatOutput } from "./format.js"
 import { colourFor, style } from "./style.js"
 
 /** Prints `json` with `--json` (as JSON, control characters escaped), else the text lines, escaped. */
 export const print = (json: boolean, value: unknown, lines: () => ReadonlyArray<string>): Effect.Effect<void> =>
-  json ? Console.log(toSafeJson(value)) : Console.log(lines().map(escapeControls).join("\n"))
+  Console.log(formatOutput(json, value, lines))
 
 /** One line, whatever the message holds. */
 export const oneLine = (text: string) => text.replace(/\s*[\r\n]+\s*/g, " ").trim()
