@@ -29,7 +29,6 @@ import type { Protocol } from "./Settings.js"
 
 export { type Binding, chatGptBinding, recordFor, taskOfRecord, userMatches } from "./BindingRules.js"
 
-
 /** A registered task. */
 export interface AgentTask {
   readonly agentRuntimeId: AgentRuntimeId
@@ -120,7 +119,6 @@ export const recordPlanType = (plan: Option.Option<string>): string =>
     onSome: (raw) => KNOWN_PLANS.has(raw) ? raw : PLAN_ALIASES[raw] ?? UNKNOWN_PLAN
   })
 
-
 /**
  * A record both Codex generations read (docs/PROTOCOL.md, "auth.json"), for a newly registered identity.
  * Missing profile values are written as today's Codex writes them: `""` for no user or email, `unknown`
@@ -158,8 +156,6 @@ export const recordWithTask = (
   const present = Object.fromEntries(Object.entries(stored).filter(([, value]) => value !== undefined && value !== null))
   return { ...filled, ...present, ...(protocol === "2026-04" ? { background_task_id: taskId } : { task_id: taskId }) }
 }
-
-
 
 /** The parts of the KeyStore and signer that classification needs. */
 export interface ClassifyContext {

@@ -1,6 +1,7 @@
 /**
  * The ChatGPT backend's addresses: base URL normalisation (Codex's newest rule), the one URL builder
- * per endpoint, runtime ids made safe for a URL path, and the hosts an AgentAssertion may go to.
+ * per endpoint, runtime ids made safe for a URL path, and the hosts an AgentAssertion may go to. The rules
+ * that need no error type live in `Urls` (re-exported here).
  */
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -48,7 +49,6 @@ export const biscuitUrl = (base: string): string => `${trimTrailingSlashes(base)
 
 /** `POST {base}/v1/agent/register`. */
 export const registerUrl = (base: string): string => `${trimTrailingSlashes(base)}${PATHS.register}`
-
 
 /** An id from the server (`runtime` by default, or `task`), refused unless it is safe in a URL path segment and a header. */
 export const validateRuntimeId = (id: string, kind: "runtime" | "task" = "runtime"): Either.Either<string, RuntimeIdError> => {
@@ -98,7 +98,6 @@ export const requireAuthApi = (settings: {
 
 /** `GET {base}/v1/whoami` on the reference backend: which credential it accepted. */
 export const whoamiUrl = (base: string): string => `${trimTrailingSlashes(base)}${PATHS.whoami}`
-
 
 /** `GET {authapi}/v1/user-auth-credential/whoami`: the account of a personal access token. */
 export const credentialWhoamiUrl = (authApi: string): string =>
