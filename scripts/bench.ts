@@ -5,7 +5,7 @@
  * ((max - min) / median); a subject and its baseline alternate run by run, so a change of load moves
  * both. Prints a table and writes bench/results.json: `metrics`, then `ratios` (the targets of issue
  * 13, in its order), whether each target held, and `information` (figures with no target, such as the fleet's:
- * header latency through the IdentityPool with 10,000 accounts stored). `BENCH_ONLY=pool` runs the pool's section alone.
+ * header latency through the IdentityPool with 10,000 accounts stored). `BENCH_ONLY=pool` runs the pool's section alone, `BENCH_ONLY=startup` the start-up's.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
@@ -320,6 +320,56 @@ const benchPool = async () => {
   )
   await Effect.runPromise(Scope.close(scope, Exit.void))
   fs.rmSync(dir, { recursive: true, force: true })
+}
+
+// --- CLI start-up ------------------------------------------------------------------------------------
+/**
+ * `agent-identity header` as a command (a new process each time) beside `node -e 0` and a plain Node script
+ * doing the same work, alternating; the first round of each warms the file cache and is not counted.
+ */
+const benchStartup = () => {
+  const home = codexHomeWithTask()
+  const cliArgs = [path.resolve("dist/cli.js"), "header", "--codex-home", home, "--base-url", "https://chatgpt.com/backend-api"]
+  const expected = execFileSync(process.execPath, cliArgs, { encoding: "utf8" })
+  if (!expected.startsWith("AgentAssertion ")) throw new Error("header did not sign")
+  // The same work in a plain Node script: read auth.json, sign with node:crypto, print the header.
+  const script = path.join(home, "plain.mjs")
+  fs.writeFileSync(script, `import { readFileSync } from "node:fs"
+import { createPrivateKey, sign } from "node:crypto"
+const doc = JSON.parse(readFileSync(${JSON.stringify(path.join(home, "auth.json"))}, "utf8"))
+const { agent_runtime_id, agent_private_key, background_task_id } = doc.agent_identity
+const der = Buffer.from(agent_private_key, "base64")
+const key = createPrivateKey({ key: { kty: "OKP", crv: "Ed25519", d: der.subarray(16, 48).toString("base64url"), x: der.subarray(51).toString("base64url") }, format: "jwk" })
+const timestamp = new Date().toISOString().slice(0, 19) + "Z"
+const signature = sign(null, Buffer.from(agent_runtime_id + ":" + background_task_id + ":" + timestamp), key).toString("base64")
+const envelope = JSON.stringify({ agent_runtime_id, signature, task_id: background_task_id, timestamp })
+console.log("AgentAssertion " + Buffer.from(envelope).toString("base64url"))
+`)
+  const commands: Record<string, ReadonlyArray<string>> = {
+    node_startup_ms: ["-e", "0"],
+    cli_header_ms: cliArgs,
+    node_script_header_ms: [script]
+  }
+  const times: Record<string, Array<number>> = Object.fromEntries(Object.keys(commands).map((k) => [k, []]))
+  for (let i = 0; i < 16; i++) {
+    for (const [name, args] of Object.entries(commands)) {
+      const t0 = performance.now()
+      execFileSync(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] })
+      if (i > 0) times[name]!.push(performance.now() - t0)
+    }
+  }
+  for (const name of Object.keys(commands)) record(name, times[name]!, "ms")
+  fs.rmSync(home, { recursive: true, force: true })
+}
+
+if (process.env["BENCH_ONLY"] === "startup") {
+  console.log("start-up (cold processes, alternating; the first of each warms the file cache)")
+  benchStartup()
+  console.log(`  cli_header_vs_node ${(v("cli_header_ms") / v("node_startup_ms")).toFixed(2)} (target <= 1.6); node_script_header_vs_node ${
+    (v("node_script_header_ms") / v("node_startup_ms")).toFixed(2)
+  }`)
+  console.log(`BENCH_ONLY=startup: bench/results.json not written (load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")})`)
+  process.exit(0)
 }
 
 if (process.env["BENCH_ONLY"] === "pool") {
@@ -702,42 +752,8 @@ console.log("ensure (in-memory fakes; each run on a fresh identity, runs one aft
   record("ensure_fibers_floor_ms", floor, "ms")
 }
 
-// --- CLI start-up ------------------------------------------------------------------------------------
 console.log("start-up (cold processes, alternating; the first of each warms the file cache)")
-{
-  const home = codexHomeWithTask()
-  const cliArgs = [path.resolve("dist/cli.js"), "header", "--codex-home", home, "--base-url", "https://chatgpt.com/backend-api"]
-  const expected = execFileSync(process.execPath, cliArgs, { encoding: "utf8" })
-  if (!expected.startsWith("AgentAssertion ")) throw new Error("header did not sign")
-  // The same work in a plain Node script: read auth.json, sign with node:crypto, print the header.
-  const script = path.join(home, "plain.mjs")
-  fs.writeFileSync(script, `import { readFileSync } from "node:fs"
-import { createPrivateKey, sign } from "node:crypto"
-const doc = JSON.parse(readFileSync(${JSON.stringify(path.join(home, "auth.json"))}, "utf8"))
-const { agent_runtime_id, agent_private_key, background_task_id } = doc.agent_identity
-const der = Buffer.from(agent_private_key, "base64")
-const key = createPrivateKey({ key: { kty: "OKP", crv: "Ed25519", d: der.subarray(16, 48).toString("base64url"), x: der.subarray(51).toString("base64url") }, format: "jwk" })
-const timestamp = new Date().toISOString().slice(0, 19) + "Z"
-const signature = sign(null, Buffer.from(agent_runtime_id + ":" + background_task_id + ":" + timestamp), key).toString("base64")
-const envelope = JSON.stringify({ agent_runtime_id, signature, task_id: background_task_id, timestamp })
-console.log("AgentAssertion " + Buffer.from(envelope).toString("base64url"))
-`)
-  const commands: Record<string, ReadonlyArray<string>> = {
-    node_startup_ms: ["-e", "0"],
-    cli_header_ms: cliArgs,
-    node_script_header_ms: [script]
-  }
-  const times: Record<string, Array<number>> = Object.fromEntries(Object.keys(commands).map((k) => [k, []]))
-  for (let i = 0; i < 16; i++) {
-    for (const [name, args] of Object.entries(commands)) {
-      const t0 = performance.now()
-      execFileSync(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] })
-      if (i > 0) times[name]!.push(performance.now() - t0)
-    }
-  }
-  for (const name of Object.keys(commands)) record(name, times[name]!, "ms")
-  fs.rmSync(home, { recursive: true, force: true })
-}
+benchStartup()
 
 // --- ratios ------------------------------------------------------------------------------------------
 const ratios = {
