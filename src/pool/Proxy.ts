@@ -10,7 +10,10 @@
  *   on another trusted host an AgentAssertion only.
  * - Answers stream through as the upstream produces them (chunk by chunk, no buffering: SSE works).
  * - A 401 to an AgentAssertion is recovered once: the task is replaced (`IdentityPool.recover`) and the request
- *   is sent again with the same body, which the proxy keeps for that (up to `maxRequestBodyBytes`).
+ *   is sent again with the same body, which the proxy keeps for that (up to `maxRequestBodyBytes`); of the 401's
+ *   own body at most 64 KiB is read.
+ * - Hop-by-hop headers (RFC 9110 §7.6.1: the fixed ones and those a `Connection` header names) are not
+ *   forwarded, either way.
  * - Refusals are JSON `{"error":{"code","message"}}`: 400 no account header, 404 account not held, 409 several
  *   users and none named, 413 body too large, 401 a rejected task that could not be replaced, 502 upstream
  *   unreachable, 503 no credential for the account.
@@ -30,6 +33,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type * as Scope from "effect/Scope"
 import { createServer } from "node:http"
 import type { AuthError } from "../Domain/Errors.js"
@@ -85,6 +89,15 @@ const HOP_BY_HOP = [
   "expect"
 ]
 
+/** The hop-by-hop headers of a message: the fixed ones, and those its `Connection` header names (RFC 9110 §7.6.1). */
+const hopByHop = (headers: Headers.Headers): ReadonlyArray<string> => [
+  ...HOP_BY_HOP,
+  ...(headers["connection"] ?? "").split(",").map((name) => name.trim().toLowerCase()).filter((name) => name.length > 0)
+]
+
+/** How much of a rejected answer's body is read before it is dropped (enough to reuse the connection usually). */
+const DISCARDED_BODY_BYTES = 64 * 1024
+
 /** Whether a host name is a loopback address (127.0.0.0/8, ::1, localhost). */
 export const isLoopbackHost = (host: string): boolean =>
   host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
@@ -128,7 +141,6 @@ export const app = (
     const sessionHeader = options.sessionHeader === undefined ? DEFAULT_SESSION_HEADER : options.sessionHeader
     const userHeader = options.userHeader ?? DEFAULT_USER_HEADER
     const cap = options.maxRequestBodyBytes ?? DEFAULT_MAX_REQUEST_BODY_BYTES
-    const dropped = [...HOP_BY_HOP, "authorization", userHeader]
 
     /** The header for a request, by the middleware's scope rules; failures become refusals. */
     const sign = (target: string, request: PoolRequest) => {
@@ -179,7 +191,7 @@ export const app = (
 
       const contentType = incoming.headers["content-type"]
       const forwarded = HttpClientRequest.make(incoming.method)(target, {
-        headers: Headers.remove(incoming.headers, [...dropped, "content-type"]),
+        headers: Headers.remove(incoming.headers, [...hopByHop(incoming.headers), "authorization", userHeader, "content-type"]),
         ...(hasBody ? { body: HttpBody.uint8Array(body.value, contentType) } : {})
       } as HttpClientRequest.Options.NoUrl)
       const clean = withoutTraceHeaders(forwarded)
@@ -194,7 +206,13 @@ export const app = (
       let response = yield* send(signed(first.right))
       if (response.status === 401 && Option.isSome(header.task)) {
         // The backend rejected the task the assertion signed for: replace it once and send the same body again.
-        yield* Effect.ignore(response.arrayBuffer)
+        // The rejection's body is read only up to a cap, then dropped (with its connection, if longer).
+        let discarded = 0
+        yield* response.stream.pipe(
+          Stream.takeUntil((chunk) => (discarded += chunk.length) >= DISCARDED_BODY_BYTES),
+          Stream.runDrain,
+          Effect.ignore
+        )
         const renewed = yield* pool.recover(poolRequest, header).pipe(
           Effect.tapError((e) => Effect.logWarning(`proxy: could not replace a rejected task for account ${accountId}: ${e._tag}`)),
           Effect.option,
@@ -210,7 +228,7 @@ export const app = (
       const length = Number(response.headers["content-length"])
       return HttpServerResponse.stream(response.stream, {
         status: response.status,
-        headers: Headers.remove(response.headers, [...HOP_BY_HOP, "content-type"]),
+        headers: Headers.remove(response.headers, [...hopByHop(response.headers), "content-type"]),
         ...(response.headers["content-type"] === undefined ? {} : { contentType: response.headers["content-type"] }),
         ...(Number.isSafeInteger(length) && length >= 0 ? { contentLength: length } : {})
       })

@@ -218,6 +218,75 @@ describe("identity proxy", () => {
       expect(events.filter((e) => e.action === "renewed")).toHaveLength(2)
     }).pipe(Effect.scoped), 30_000)
 
+  it.live("a 401 whose body never ends is read only up to a cap, then recovered as any other", () =>
+    Effect.gen(function*() {
+      const routes = (verifier: AssertionVerifier.Service) =>
+        HttpRouter.empty.pipe(HttpRouter.post(
+          "/backend-api/echo",
+          Effect.gen(function*() {
+            const request = yield* HttpServerRequest.HttpServerRequest
+            const verified = yield* Effect.either(verifier.verify(request.headers["authorization"] ?? ""))
+            if (Either.isRight(verified)) return HttpServerResponse.unsafeJson({ task: verified.right.taskId })
+            // A rejection that streams forever: reading it whole would never end.
+            const chunk = new TextEncoder().encode("x".repeat(16 * 1024))
+            return HttpServerResponse.stream(Stream.repeatValue(chunk), { status: 401, contentType: "text/plain" })
+          })
+        ))
+      const fleet = yield* startFleet({ accounts: 1, routes })
+      const proxy = yield* proxyOf(fleet)
+      const post = call(HttpClientRequest.post(`${proxy.url}/backend-api/echo`).pipe(
+        HttpClientRequest.setHeaders({ "ChatGPT-Account-ID": accountId(0) }),
+        HttpClientRequest.bodyText("{}", "application/json")
+      ))
+      const rejected = (JSON.parse((yield* post).text) as { task: string }).task
+      yield* fleet.backend.revokeTask(rejected)
+      const renewed = yield* post.pipe(
+        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the proxy kept reading the rejection's body") })
+      )
+      expect(renewed.status).toBe(200)
+      expect((JSON.parse(renewed.text) as { task: string }).task).not.toBe(rejected)
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("hop-by-hop headers, the fixed ones and those a Connection header names, are not forwarded either way", () =>
+    Effect.gen(function*() {
+      const routes = () =>
+        HttpRouter.empty.pipe(HttpRouter.get(
+          "/backend-api/headers",
+          Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
+            HttpServerResponse.unsafeJson({ received: request.headers }, {
+              headers: { connection: "x-upstream-hop", "x-upstream-hop": "1", "x-upstream-kept": "1" }
+            }))
+        ))
+      const fleet = yield* startFleet({ accounts: 1, routes })
+      const proxy = yield* proxyOf(fleet)
+      const answer = yield* Effect.async<{ status: number; headers: http.IncomingHttpHeaders; text: string }>((resume) => {
+        const request = http.request({
+          host: "127.0.0.1",
+          port: proxy.port,
+          path: "/backend-api/headers",
+          headers: {
+            "ChatGPT-Account-ID": accountId(0),
+            connection: "X-Client-Hop, keep-alive",
+            "x-client-hop": "secret-for-the-proxy",
+            "x-client-kept": "1",
+            "proxy-authorization": "Basic c2VjcmV0"
+          }
+        }, (response) => {
+          let text = ""
+          response.on("data", (chunk) => (text += chunk))
+          response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, headers: response.headers, text })))
+        })
+        request.end()
+      })
+      expect(answer.status).toBe(200)
+      const received = (JSON.parse(answer.text) as { received: Record<string, string> }).received
+      expect(received["x-client-kept"]).toBe("1")
+      expect(received["x-client-hop"]).toBeUndefined()
+      expect(received["proxy-authorization"]).toBeUndefined()
+      expect(answer.headers["x-upstream-kept"]).toBe("1")
+      expect(answer.headers["x-upstream-hop"]).toBeUndefined()
+    }).pipe(Effect.scoped), 30_000)
+
   it.live("a session key signs with the session's own task; an untrusted backend host gets the account's Bearer token", () =>
     Effect.gen(function*() {
       const fleet = yield* startFleet({ accounts: 1 })
