@@ -16,7 +16,12 @@ import { importDocuments, type ImportInput, layerFromUrl } from "../store/index.
 import { print } from "./output.js"
 import type { Resolved } from "./settings.js"
 
-export const storeLayer = (url: string) => layerFromUrl(url)
+/**
+ * The store `--store` names. Only `pool import` creates a SQLite file that is not there: for every other
+ * command a missing file is a mistyped path, not an empty store.
+ */
+export const storeLayer = (url: string, options: { readonly create?: boolean } = {}) =>
+  layerFromUrl(url, { create: options.create ?? false })
 
 /** The KeyStore of the account `--account` names, in the store `--store` names. */
 export const accountKeyStore = (
@@ -61,7 +66,7 @@ export const poolImport = (resolved: Resolved, files: ReadonlyArray<string>) =>
         inputs.map((input) => input.text.startsWith("\u0000") ? { name: input.name, text: "" } : input),
         resolved.settings.protocol
       ),
-      storeLayer(url)
+      storeLayer(url, { create: true })
     )
     const reasons = new Map(inputs.filter((i) => i.text.startsWith("\u0000")).map((i) => [i.name, `cannot read it: ${i.text.slice(1)}`]))
     const refused = results.filter((r) => r.outcome === "refused").map((r) => ({

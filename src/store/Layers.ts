@@ -35,8 +35,13 @@ export interface CommonOptions {
 
 /** Options of the SQLite store. */
 export interface SqliteOptions extends CommonOptions {
-  /** The database file (created, mode 0600, with its folder, when missing). */
+  /** The database file (created, mode 0600, with its folder, when missing, unless `create` is false). */
   readonly filename: string
+  /**
+   * Whether a missing file is created (default true). False: a missing file is a `StoreError` ("Location"),
+   * so that a mistyped path is not taken for an empty store.
+   */
+  readonly create?: boolean | undefined
   /** How long a write waits for another process's write lock (SQLite's `busy_timeout`, default 10 s). */
   readonly busyTimeout?: Duration.DurationInput | undefined
 }
@@ -101,6 +106,9 @@ export const layerSqlite = (options: SqliteOptions): Layer.Layer<AccountStore | 
       try: () => import("@effect/sql-sqlite-node/SqliteClient"),
       catch: unavailable(location, "@effect/sql-sqlite-node (and better-sqlite3)")
     })
+    if (options.create === false && !fs.existsSync(filename)) {
+      return yield* new StoreError({ reason: "Location", location, detail: "no database file here (a store is created by `pool import`)" })
+    }
     yield* Effect.try({
       try: () => {
         fs.mkdirSync(path.dirname(filename), { recursive: true, mode: 0o700 })

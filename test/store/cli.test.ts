@@ -97,4 +97,24 @@ describe("agent-identity --store (SQLite)", () => {
       const raw = Buffer.concat([db, `${db}-wal`].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f)))
       expect(findSecrets(raw, secrets)).toEqual([])
     }).pipe(Effect.scoped), 120_000)
+
+  it.live("a SQLite path with no database is an error for every command but pool import, and no file is made", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const env = { AGENT_IDENTITY_STORE_KEY: newKey(), AGENT_IDENTITY_PROTOCOL: "2026-06" }
+      const missing = path.join(dir, "mistyped.db")
+      for (const args of [["pool", "list"], ["pool", "revoke", "acct-a"], ["header", "--account", "acct-a"], ["status", "--account", "acct-a"]]) {
+        const result = yield* Effect.promise(() => cli([...args, "--store", `sqlite:${missing}`], env))
+        expect([result.code, result.stdout], args.join(" ")).toEqual([1, ""])
+        expect(result.stderr, args.join(" ")).toBe(`error: StoreError: sqlite:${missing}: no database file here (a store is created by \`pool import\`)\n`)
+        expect(fs.existsSync(missing), args.join(" ")).toBe(false)
+      }
+      // pool import makes the store (here with nothing to import but a refused line).
+      fs.writeFileSync(path.join(dir, "empty.txt"), "not-a-token\n")
+      const made = yield* Effect.promise(() => cli(["pool", "import", path.join(dir, "empty.txt"), "--store", `sqlite:${missing}`, "--json"], env))
+      expect(made.code).toBe(0)
+      expect(fs.existsSync(missing)).toBe(true)
+      const listed = yield* Effect.promise(() => cli(["pool", "list", "--json", "--store", `sqlite:${missing}`], env))
+      expect([listed.code, JSON.parse(listed.stdout)]).toEqual([0, { accounts: [] }])
+    }), 60_000)
 })
