@@ -1,29 +1,19 @@
 /** The `agent-identity` CLI as a separate process against the reference backend on 127.0.0.1 (spec/cli.md). */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
+import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { spawn } from "node:child_process"
-import { start } from "../../src/backend/server.js"
 import type { Service as Backend } from "../../src/backend/ReferenceBackend.js"
+import { backendPerFile } from "../utils/backend.js"
 import * as C from "../../src/crypto/index.js"
 import { loadVectors } from "../utils/vectors.js"
 import { CLI, cleanTemps, cli, codexHomeWith, readAuth, tempDir } from "./helpers.js"
 
-let scope: Scope.CloseableScope
 let backend: Backend
 let baseUrl: string
 const trust = ["--trust-host", "127.0.0.1"]
-
-beforeAll(async () => {
-  scope = Effect.runSync(Scope.make())
-  const started = await Effect.runPromise(start().pipe(Scope.extend(scope)))
-  backend = started.backend
-  baseUrl = started.baseUrl
-})
-afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+backendPerFile((started) => ({ backend, baseUrl } = started))
 afterEach(cleanTemps)
 
 const login = (extra: Record<string, unknown> = {}): Promise<Record<string, any>> =>

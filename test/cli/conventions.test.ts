@@ -3,29 +3,20 @@
  * help, colour, option order, log levels, usage errors, --version, values checked before any file or
  * network, serve's port, demo's options, and the shell completions.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
+import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import type { Service as Backend } from "../../src/backend/ReferenceBackend.js"
-import { start } from "../../src/backend/server.js"
+import { backendPerFile } from "../utils/backend.js"
 import { CLI, cleanTemps, cli, codexHomeWith, readAuth, tempDir } from "./helpers.js"
 import { hasAnsi, inTerminal, shellQuote } from "./terminal.js"
 
-let scope: Scope.CloseableScope
 let backend: Backend
 let baseUrl: string
-beforeAll(async () => {
-  scope = Effect.runSync(Scope.make())
-  const started = await Effect.runPromise(start().pipe(Scope.extend(scope)))
-  backend = started.backend
-  baseUrl = started.baseUrl
-})
-afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+backendPerFile((started) => ({ backend, baseUrl } = started))
 afterEach(cleanTemps)
 
 const login = (): Promise<Record<string, any>> => Effect.runPromise(backend.issueLogin())

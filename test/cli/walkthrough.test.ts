@@ -3,30 +3,20 @@
  * serve prints works when pasted into a shell, `header` says why it fell back to Bearer, and slow requests
  * show their progress on a terminal and say how many attempts were made when they fail.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
+import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
 import { execFile, spawn } from "node:child_process"
 import * as http from "node:http"
 import type * as net from "node:net"
 import type { Service as Backend } from "../../src/backend/ReferenceBackend.js"
-import { start } from "../../src/backend/server.js"
+import { backendPerFile } from "../utils/backend.js"
 import { CLI, cleanTemps, cli, codexHomeWith, tempDir } from "./helpers.js"
 import { inTerminal } from "./terminal.js"
 
-let scope: Scope.CloseableScope
 let backend: Backend
 let baseUrl: string
 let authApi: string
-beforeAll(async () => {
-  scope = Effect.runSync(Scope.make())
-  const started = await Effect.runPromise(start().pipe(Scope.extend(scope)))
-  backend = started.backend
-  baseUrl = started.baseUrl
-  authApi = started.authApiBaseUrl
-})
-afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+backendPerFile((started) => ({ backend, baseUrl, authApiBaseUrl: authApi } = started))
 afterEach(cleanTemps)
 
 const login = (): Promise<Record<string, any>> => Effect.runPromise(backend.issueLogin())

@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
+import { afterAll, beforeAll } from "vitest"
 import { start, type StartOptions } from "../../src/backend/server.js"
 import * as Config from "../../src/Domain/Settings.js"
 import type { AuthDocument } from "../../src/Domain/AuthDocument.js"
@@ -56,4 +57,14 @@ export const withBackend = async <A>(options: StartOptions, body: (ctx: Effect.E
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))
   }
+}
+
+/**
+ * One reference backend for a whole test file of promise-based tests: started before its tests (each start
+ * handed to `onStart`, which keeps what the file uses), stopped after them.
+ */
+export const backendPerFile = (onStart: (started: Effect.Effect.Success<ReturnType<typeof start>>) => void, options: StartOptions = {}) => {
+  const scope = Effect.runSync(Scope.make())
+  beforeAll(async () => onStart(await Effect.runPromise(start(options).pipe(Scope.extend(scope)))))
+  afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
 }
