@@ -181,7 +181,8 @@ export const makeFromBackend = (backend: Backend): Effect.Effect<Service> =>
       exclusive(
         backend.modify<ForeignIdentityFormatError | KeyStoreError>((doc) => {
           const current = Option.getOrElse(doc, (): AuthDocument => ({}))
-          const state = readState(current)
+          // The reading of the document as it is now (kept with it when it was read before: same object, same reading).
+          const state = Option.isSome(doc) ? stateOf(current) : readState(current)
           if (Either.isLeft(state)) return Either.left(unparseable(backend.location, state.left))
           const slot = state.right.identity
           if (slot._tag === "Foreign" || slot._tag === "Jwt") {
