@@ -11,6 +11,7 @@ import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
@@ -277,13 +278,15 @@ export const decodeJsonBody = <A, I>(schema: Schema.Schema<A, I>, operation: Htt
   } catch {
     return Effect.fail(new ResponseDecodeError({ operation, url, reason: "the body is not JSON" }))
   }
-  return Schema.decodeUnknown(schema)(json).pipe(
-    Effect.mapError((error) =>
+  // The answers' schemas are synchronous (R is never), so the decoding runs as a plain function.
+  const decoded = Schema.decodeUnknownEither(schema)(json)
+  return Either.isRight(decoded)
+    ? Effect.succeed(decoded.right)
+    : Effect.fail(
       new ResponseDecodeError({
         operation,
         url,
-        reason: issuePaths(error.issue, "body").map((at) => `${at} is missing or has the wrong type`).join("; ")
+        reason: issuePaths(decoded.left.issue, "body").map((at) => `${at} is missing or has the wrong type`).join("; ")
       })
     )
-  )
 }

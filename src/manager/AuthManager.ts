@@ -109,7 +109,8 @@ export const make = Effect.gen(function*() {
   const protocol = settings.protocol
   const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 
-  const disabled = Effect.fail(new AgentIdentityDisabledError())
+  // Made when it happens: an error captures a stack trace, which costs more than the rest of building a manager.
+  const disabled = Effect.failSync(() => new AgentIdentityDisabledError())
   const requireEnabled = settings.mode === "enabled" ? Effect.void : disabled
 
   /** The access token that registers agents (and, under 2026-04, mints biscuits), from the same reading. */

@@ -36,6 +36,7 @@ export interface Service {
 /** The AgentRegistry service. */
 export class AgentRegistry extends Context.Tag("effect-agent-identity/AgentRegistry")<AgentRegistry, Service>() {}
 
+// A body is validated once, by its encoder (which checks every field): its constructor is told not to.
 const encodeBody = Schema.encodeSync(RegisterAgentRequest)
 const encodeBodyV2 = Schema.encodeSync(RegisterAgentRequestV2)
 
@@ -48,7 +49,7 @@ export const make = Effect.gen(function*() {
   /** 2026-04: one biscuit per POST, each attempt mints its own. */
   const registerWithBiscuit = (accessToken: Redacted.Redacted<string>, publicKeySsh: string) => {
     const url = registerUrl(settings.baseUrl)
-    const body = JSON.stringify(encodeBody(new RegisterAgentRequest({ abom: settings.abom, agent_public_key: publicKeySsh, capabilities: [] })))
+    const body = JSON.stringify(encodeBody(new RegisterAgentRequest({ abom: settings.abom, agent_public_key: publicKeySsh, capabilities: [] }, true)))
     const attempt = Effect.gen(function*() {
       const biscuit = yield* minter.mint({ method: "POST", url }, accessToken)
       const request = HttpClientRequest.post(url).pipe(
@@ -64,7 +65,7 @@ export const make = Effect.gen(function*() {
   const registerWithBearer = (authApi: string, accessToken: Redacted.Redacted<string>, publicKeySsh: string, fedramp: boolean) => {
     const url = authApiRegisterUrl(authApi)
     const body = JSON.stringify(encodeBodyV2(
-      new RegisterAgentRequestV2({ abom: settings.abom, agent_public_key: publicKeySsh, capabilities: AGENT_CAPABILITIES, ttl: null })
+      new RegisterAgentRequestV2({ abom: settings.abom, agent_public_key: publicKeySsh, capabilities: AGENT_CAPABILITIES, ttl: null }, true)
     ))
     const request = HttpClientRequest.post(url).pipe(
       HttpClientRequest.setHeaders({

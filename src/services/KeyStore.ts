@@ -119,19 +119,25 @@ const unparseable = (location: string, detail: string) =>
   new KeyStoreError({ reason: "Unparseable", path: location, detail: `${detail}; the file was left untouched` })
 
 /**
+ * The stores whose `exclusive` the current fiber is inside (each named by its mutex), for re-entrancy. One
+ * FiberRef for all stores: a fiber keeps an entry for every FiberRef it ever set, and copies them all on
+ * each set, so a FiberRef per store made a fiber that used many stores slower with each one.
+ */
+const heldStores = FiberRef.unsafeMake<ReadonlyArray<Effect.Semaphore>>([])
+
+/**
  * Builds the service from a backend: the shared reading and editing rules live here, once. Stores other
  * than the file and memory ones (a database's, per account) supply a `Backend` and get the same rules.
  */
 export const makeFromBackend = (backend: Backend): Effect.Effect<Service> =>
   Effect.gen(function*() {
     const mutex = yield* Effect.makeSemaphore(1)
-    const holding = FiberRef.unsafeMake(false)
 
     const exclusive = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | KeyStoreError, R> =>
-      Effect.flatMap(FiberRef.get(holding), (held) =>
-        held
+      Effect.flatMap(FiberRef.get(heldStores), (held) =>
+        held.includes(mutex)
           ? self
-          : mutex.withPermits(1)(backend.lock(Effect.locally(self, holding, true))))
+          : mutex.withPermits(1)(backend.lock(Effect.locallyWith(self, heldStores, (stores) => [...stores, mutex]))))
 
     // The backend hands back the same document while nothing changed; its reading is kept with it.
     let last: { readonly doc: AuthDocument; readonly state: Either.Either<AuthState, string> } | undefined
@@ -175,7 +181,8 @@ export const makeFromBackend = (backend: Backend): Effect.Effect<Service> =>
       exclusive(
         backend.modify<ForeignIdentityFormatError | KeyStoreError>((doc) => {
           const current = Option.getOrElse(doc, (): AuthDocument => ({}))
-          const state = readState(current)
+          // The reading of the document as it is now (kept with it when it was read before: same object, same reading).
+          const state = Option.isSome(doc) ? stateOf(current) : readState(current)
           if (Either.isLeft(state)) return Either.left(unparseable(backend.location, state.left))
           const slot = state.right.identity
           if (slot._tag === "Foreign" || slot._tag === "Jwt") {

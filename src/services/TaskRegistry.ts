@@ -43,6 +43,7 @@ export interface Service {
 /** The TaskRegistry service. */
 export class TaskRegistry extends Context.Tag("effect-agent-identity/TaskRegistry")<TaskRegistry, Service>() {}
 
+// A body is validated once, by its encoder (which checks every field): its constructor is told not to.
 const encodeBody = Schema.encodeSync(RegisterTaskRequest)
 const encodeBodyV2 = Schema.encodeSync(RegisterTaskRequestV2)
 
@@ -72,7 +73,7 @@ export const make = Effect.gen(function*() {
       return yield* Effect.gen(function*() {
         const biscuit = yield* minter.mint({ method: "POST", url }, token)
         const signed = yield* signer.signTaskRegistration(identity)
-        return yield* post(url, JSON.stringify(encodeBody(new RegisterTaskRequest(signed))), {
+        return yield* post(url, JSON.stringify(encodeBody(new RegisterTaskRequest(signed, true))), {
           "x-openai-authorization": Redacted.value(biscuit)
         }, [token, biscuit])
       }).pipe(retrying(settings.retry, { idempotent: false }))
@@ -81,7 +82,7 @@ export const make = Effect.gen(function*() {
   /** 2026-06: no credentials; a spare task is harmless, so every transient failure is tried again, freshly signed. */
   const signedOnly = (url: string, identity: SigningIdentity) =>
     Effect.flatMap(signer.signTaskRegistration(identity), (signed) =>
-      post(url, JSON.stringify(encodeBodyV2(new RegisterTaskRequestV2(signed))), {}, [])).pipe(
+      post(url, JSON.stringify(encodeBodyV2(new RegisterTaskRequestV2(signed, true))), {}, [])).pipe(
         retrying(settings.retry, { idempotent: true, serverErrors: true })
       )
 
