@@ -88,6 +88,9 @@ const folder = (dir: string) =>
     return { name, mode: fs.lstatSync(file).mode, content: fs.readFileSync(file, "utf8") }
   })
 
+/** The common case: a ChatGPT login and its agent's record with a task in each generation's field. */
+const plainHome = () => home({ ...login(), agent_identity: record() })
+
 interface Case {
   readonly name: string
   readonly home: () => string
@@ -102,17 +105,17 @@ interface Case {
 const BASE = ["--base-url", "https://chatgpt.com/backend-api"]
 
 const CASES: ReadonlyArray<Case> = [
-  { name: "today's protocol, text", home: () => home({ ...login(), agent_identity: record() }), fast: true },
-  { name: "today's protocol, --json", home: () => home({ ...login(), agent_identity: record() }), args: ["--json"], fast: true },
+  { name: "today's protocol, text", home: plainHome, fast: true },
+  { name: "today's protocol, --json", home: plainHome, args: ["--json"], fast: true },
   {
     name: "the seed's protocol, --json",
-    home: () => home({ ...login(), agent_identity: record() }),
+    home: plainHome,
     args: ["--json", "--protocol", "2026-04"],
     fast: true
   },
   {
     name: "the seed's protocol from the environment",
-    home: () => home({ ...login(), agent_identity: record() }),
+    home: plainHome,
     env: { AGENT_IDENTITY_PROTOCOL: "2026-04" },
     fast: true
   },
@@ -134,7 +137,7 @@ const CASES: ReadonlyArray<Case> = [
   },
   {
     name: "options after the command, --name=value, a base URL to normalise from the environment",
-    home: () => home({ ...login(), agent_identity: record() }),
+    home: plainHome,
     args: ["--protocol=2026-06", "--json"],
     env: { CHATGPT_BASE_URL: "  https://chatgpt.com/  " },
     noBase: true,
@@ -142,27 +145,27 @@ const CASES: ReadonlyArray<Case> = [
   },
   {
     name: "a loopback backend trusted with --trust-host",
-    home: () => home({ ...login(), agent_identity: record() }),
+    home: plainHome,
     args: ["--json", "--base-url", "http://127.0.0.1:8765/backend-api", "--trust-host", "127.0.0.1"],
     fast: true
   },
   {
     name: "a loopback backend trusted by $AGENT_IDENTITY_TRUSTED_HOSTS",
-    home: () => home({ ...login(), agent_identity: record() }),
+    home: plainHome,
     args: ["--base-url", "http://localhost:8765/backend-api"],
     env: { AGENT_IDENTITY_TRUSTED_HOSTS: " example.test , LOCALHOST " },
     fast: true
   },
   {
     name: "the forced workspace is the record's",
-    home: () => home({ ...login(), agent_identity: record() }),
+    home: plainHome,
     env: { AGENT_IDENTITY_FORCED_WORKSPACE_ID: "account-1" },
     fast: true
   },
   {
     name: "auth.json through a symbolic link",
     home: () => {
-      const dir = home({ ...login(), agent_identity: record() })
+      const dir = plainHome()
       fs.renameSync(path.join(dir, "auth.json"), path.join(dir, "real.json"))
       fs.symlinkSync(path.join(dir, "real.json"), path.join(dir, "auth.json"))
       return dir
@@ -170,7 +173,7 @@ const CASES: ReadonlyArray<Case> = [
     fast: true
   },
   // The full CLI's cases.
-  { name: "an untrusted host (Bearer, and a note)", home: () => home({ ...login(), agent_identity: record() }), args: ["--base-url", "http://127.0.0.1:1/backend-api"], fast: false },
+  { name: "an untrusted host (Bearer, and a note)", home: plainHome, args: ["--base-url", "http://127.0.0.1:1/backend-api"], fast: false },
   { name: "no task of this protocol (Bearer)", home: () => home({ ...login(), agent_identity: record({ task_id: null }) }), fast: false },
   { name: "no identity (Bearer)", home: () => home(login()), fast: false },
   { name: "a record of another account", home: () => home({ ...login(), agent_identity: record({ account_id: "account-2", workspace_id: "account-2" }) }), fast: false },
@@ -183,17 +186,17 @@ const CASES: ReadonlyArray<Case> = [
   { name: "not JSON", home: () => home(null, { text: "{" }), fast: false },
   { name: "an API key login", home: () => home({ auth_mode: "apikey", OPENAI_API_KEY: "sk-x", agent_identity: record() }), fast: false },
   { name: "a JWT in the identity slot", home: () => home({ ...login(), agent_identity: idToken({ accountId: "account-1" }) }), fast: false },
-  { name: "$CODEX_ACCESS_TOKEN", home: () => home({ ...login(), agent_identity: record() }), env: { CODEX_ACCESS_TOKEN: "at-123" }, fast: false },
-  { name: "another forced workspace", home: () => home({ ...login(), agent_identity: record() }), env: { AGENT_IDENTITY_FORCED_WORKSPACE_ID: "account-9" }, fast: false },
-  { name: "agent identity disabled", home: () => home({ ...login(), agent_identity: record() }), env: { AGENT_IDENTITY_MODE: "disabled" }, fast: false },
-  { name: "--log-level", home: () => home({ ...login(), agent_identity: record() }), args: ["--log-level", "debug"], fast: false },
-  { name: "$AGENT_IDENTITY_LOG_LEVEL", home: () => home({ ...login(), agent_identity: record() }), env: { AGENT_IDENTITY_LOG_LEVEL: "info" }, fast: false },
-  { name: "an unknown protocol", home: () => home({ ...login(), agent_identity: record() }), env: { AGENT_IDENTITY_PROTOCOL: "2027-01" }, fast: false },
-  { name: "a JWKS base that is not a URL", home: () => home({ ...login(), agent_identity: record() }), env: { CODEX_AGENT_IDENTITY_JWKS_BASE_URL: "jwks" }, fast: false },
-  { name: "an AuthAPI base that is not a URL", home: () => home({ ...login(), agent_identity: record() }), args: ["--authapi-base-url", "ftp://x"], fast: false },
-  { name: "a usage error", home: () => home({ ...login(), agent_identity: record() }), args: ["--jsn"], fast: false },
-  { name: "--help", home: () => home({ ...login(), agent_identity: record() }), args: ["--help"], fast: false },
-  { name: "another command", home: () => home({ ...login(), agent_identity: record() }), args: [], fast: false }
+  { name: "$CODEX_ACCESS_TOKEN", home: plainHome, env: { CODEX_ACCESS_TOKEN: "at-123" }, fast: false },
+  { name: "another forced workspace", home: plainHome, env: { AGENT_IDENTITY_FORCED_WORKSPACE_ID: "account-9" }, fast: false },
+  { name: "agent identity disabled", home: plainHome, env: { AGENT_IDENTITY_MODE: "disabled" }, fast: false },
+  { name: "--log-level", home: plainHome, args: ["--log-level", "debug"], fast: false },
+  { name: "$AGENT_IDENTITY_LOG_LEVEL", home: plainHome, env: { AGENT_IDENTITY_LOG_LEVEL: "info" }, fast: false },
+  { name: "an unknown protocol", home: plainHome, env: { AGENT_IDENTITY_PROTOCOL: "2027-01" }, fast: false },
+  { name: "a JWKS base that is not a URL", home: plainHome, env: { CODEX_AGENT_IDENTITY_JWKS_BASE_URL: "jwks" }, fast: false },
+  { name: "an AuthAPI base that is not a URL", home: plainHome, args: ["--authapi-base-url", "ftp://x"], fast: false },
+  { name: "a usage error", home: plainHome, args: ["--jsn"], fast: false },
+  { name: "--help", home: plainHome, args: ["--help"], fast: false },
+  { name: "another command", home: plainHome, args: [], fast: false }
 ]
 
 describe("the header fast path", () => {
